@@ -1,0 +1,352 @@
+//! The measurement model: what one run of perfguard measured (`perfguard.results.v1`)
+//! and what a baseline file holds (`perfguard.baseline.v1`). Every stage reads and
+//! writes these plain types; they serialize to pretty, key-sorted JSON.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const RESULTS_SCHEMA: &str = "perfguard.results.v1";
+pub const BASELINE_SCHEMA: &str = "perfguard.baseline.v1";
+
+/// The commit a measurement was taken at.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revision {
+    /// Full commit id, `None` outside a git repository.
+    pub commit: Option<String>,
+    /// Branch name, `None` on a detached HEAD or outside git.
+    pub branch: Option<String>,
+    /// Whether the working tree had uncommitted changes.
+    pub dirty: bool,
+}
+
+/// The machine a measurement was taken on, so timings from different kinds of
+/// machines are never silently compared.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Machine {
+    pub cpu_model: String,
+    pub cores: usize,
+    pub os: String,
+    pub rustc: String,
+}
+
+impl Machine {
+    /// Same kind of machine: CPU model, core count and OS agree.
+    pub fn same_kind(&self, other: &Machine) -> bool {
+        self.cpu_model == other.cpu_model && self.cores == other.cores && self.os == other.os
+    }
+}
+
+/// One criterion run of one benchmark: its per-iteration sample times.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchRun {
+    /// `times[i] / iters[i]` for every criterion sample, in nanoseconds.
+    pub per_iteration_ns: Vec<f64>,
+}
+
+/// A benchmark's measurements: one or more runs (a baseline may hold several
+/// recorded runs so that run-to-run variance is known).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchResult {
+    /// The `[[bench]]` suite that produced it.
+    pub suite: String,
+    pub runs: Vec<BenchRun>,
+}
+
+/// How a probe's statements were counted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CountSource {
+    Proxy,
+    Header(String),
+    ServerTiming,
+}
+
+/// Statements of one fingerprint seen during a probe request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FingerprintCount {
+    /// The short form for reports, e.g. `SELECT ... FROM products WHERE id = ?`.
+    pub readable: String,
+    pub count: u64,
+}
+
+/// What one probe (one HTTP endpoint) did to the database.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    /// `METHOD /path` as configured, e.g. `GET /products/42/recommendations`.
+    pub endpoint: String,
+    pub status: u16,
+    pub count_source: CountSource,
+    /// Counted statements (exclusions not included).
+    pub total_statements: u64,
+    /// Counted statements per strict fingerprint.
+    #[serde(default)]
+    pub statements: BTreeMap<String, FingerprintCount>,
+    /// Excluded statements (transaction control, SET/SHOW, pool pings) per strict fingerprint.
+    #[serde(default)]
+    pub excluded: BTreeMap<String, FingerprintCount>,
+    #[serde(default)]
+    pub rows: u64,
+    #[serde(default)]
+    pub round_trips: u64,
+    #[serde(default)]
+    pub transactions: u64,
+    /// Total counted statements of each repeat, in order.
+    #[serde(default)]
+    pub repeat_totals: Vec<u64>,
+    /// Strict fingerprints whose count differed between repeats (empty when stable).
+    #[serde(default)]
+    pub unstable: Vec<String>,
+}
+
+/// Everything one `perfguard run` measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Results {
+    pub schema: String,
+    pub revision: Revision,
+    pub machine: Machine,
+    /// Version of the SQL fingerprint algorithm the probe counts were grouped with.
+    pub fingerprint_version: u32,
+    #[serde(default)]
+    pub benches: BTreeMap<String, BenchResult>,
+    #[serde(default)]
+    pub probes: BTreeMap<String, ProbeResult>,
+}
+
+impl Results {
+    pub fn new(revision: Revision, machine: Machine) -> Results {
+        Results {
+            schema: RESULTS_SCHEMA.to_string(),
+            revision,
+            machine,
+            fingerprint_version: crate::probe::fingerprint::FINGERPRINT_VERSION,
+            benches: BTreeMap::new(),
+            probes: BTreeMap::new(),
+        }
+    }
+
+    /// Suites present in these results, sorted.
+    pub fn suites(&self) -> Vec<String> {
+        let mut suites: Vec<String> = self.benches.values().map(|b| b.suite.clone()).collect();
+        suites.sort();
+        suites.dedup();
+        suites
+    }
+}
+
+/// Whether a baseline file holds a bench suite or the probes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BaselineKind {
+    Bench,
+    Probes,
+}
+
+/// One file under `baselines/`: `<suite>.json` or `probes.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineFile {
+    pub schema: String,
+    pub kind: BaselineKind,
+    /// The suite name for `kind = "bench"`, `probes` otherwise.
+    pub suite: String,
+    pub revision: Revision,
+    pub machine: Machine,
+    pub fingerprint_version: u32,
+    #[serde(default)]
+    pub benches: BTreeMap<String, BenchResult>,
+    #[serde(default)]
+    pub probes: BTreeMap<String, ProbeResult>,
+}
+
+/// Errors reading or writing results and baselines.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: cannot write: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path}:{line}:{column}: not a valid perfguard file: {message}; re-record it with `perfguard baseline record` or `perfguard run`"
+    )]
+    Malformed {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error(
+        "{path}: schema {found:?} is not supported by this perfguard (it reads {expected:?}); upgrade perfguard or re-record the file"
+    )]
+    Schema {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// Serialize to pretty JSON with sorted keys (maps are BTreeMaps, structs have a
+/// fixed field order) and a trailing newline, so diffs of baselines read well.
+pub fn to_pretty_json<T: Serialize>(value: &T) -> String {
+    let value = serde_json::to_value(value).expect("perfguard types always serialize");
+    let mut text =
+        serde_json::to_string_pretty(&sort_keys(value)).expect("a JSON value always serializes");
+    text.push('\n');
+    text
+}
+
+fn sort_keys(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let sorted: BTreeMap<String, serde_json::Value> =
+                map.into_iter().map(|(k, v)| (k, sort_keys(v))).collect();
+            serde_json::Value::Object(sorted.into_iter().collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sort_keys).collect())
+        }
+        other => other,
+    }
+}
+
+/// Write a file atomically: a temporary file in the same directory, then rename,
+/// so a reader never sees a half-written baseline.
+pub fn write_atomic(path: &Path, contents: &str) -> Result<(), FileError> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let write_err = |source| FileError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(write_err)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(write_err)?;
+    tmp.write_all(contents.as_bytes()).map_err(write_err)?;
+    tmp.as_file().sync_all().map_err(write_err)?;
+    tmp.persist(path).map_err(|e| write_err(e.error))?;
+    Ok(())
+}
+
+/// Parse a JSON document carrying `schema`, checking the schema before the body
+/// so a newer file gives a clear error rather than a confusing field error.
+pub fn parse_versioned<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+    text: &str,
+    expected: &str,
+) -> Result<T, FileError> {
+    let malformed = |e: serde_json::Error| FileError::Malformed {
+        path: path.to_path_buf(),
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(malformed)?;
+    match value.get("schema").and_then(|s| s.as_str()) {
+        Some(found) if found == expected => {}
+        Some(found) => {
+            return Err(FileError::Schema {
+                path: path.to_path_buf(),
+                found: found.to_string(),
+                expected: expected.to_string(),
+            });
+        }
+        None => {
+            return Err(FileError::Invalid {
+                path: path.to_path_buf(),
+                message: format!("no \"schema\" field; expected a {expected} document"),
+            });
+        }
+    }
+    // Re-parse from text so errors carry line and column.
+    serde_json::from_str(text).map_err(malformed)
+}
+
+pub fn read_text(path: &Path) -> Result<String, FileError> {
+    std::fs::read_to_string(path).map_err(|source| FileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Check the measurements are usable: finite, positive times, enough samples.
+pub fn validate_benches(
+    path: &Path,
+    benches: &BTreeMap<String, BenchResult>,
+) -> Result<(), FileError> {
+    for (id, bench) in benches {
+        if bench.runs.is_empty() {
+            return Err(FileError::Invalid {
+                path: path.to_path_buf(),
+                message: format!("benchmark {id:?} has no runs; re-record it"),
+            });
+        }
+        for run in &bench.runs {
+            if run.per_iteration_ns.len() < 2 {
+                return Err(FileError::Invalid {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "benchmark {id:?} has {} sample(s); at least 2 are needed to judge noise (criterion's default is 100); re-record it",
+                        run.per_iteration_ns.len()
+                    ),
+                });
+            }
+            if let Some(bad) = run
+                .per_iteration_ns
+                .iter()
+                .find(|t| !t.is_finite() || **t <= 0.0)
+            {
+                return Err(FileError::Invalid {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "benchmark {id:?} has an invalid time {bad} ns (times must be finite and positive); re-record it"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Results {
+    pub fn read(path: &Path) -> Result<Results, FileError> {
+        let text = read_text(path)?;
+        let results: Results = parse_versioned(path, &text, RESULTS_SCHEMA)?;
+        validate_benches(path, &results.benches)?;
+        Ok(results)
+    }
+
+    pub fn write(&self, path: &Path) -> Result<(), FileError> {
+        write_atomic(path, &to_pretty_json(self))
+    }
+}
+
+impl BaselineFile {
+    pub fn parse(path: &Path, text: &str) -> Result<BaselineFile, FileError> {
+        let file: BaselineFile = parse_versioned(path, text, BASELINE_SCHEMA)?;
+        validate_benches(path, &file.benches)?;
+        Ok(file)
+    }
+}
+
+/// Round a time to a fixed precision so stored files stay readable and stable.
+pub fn round_ns(ns: f64) -> f64 {
+    if ns >= 1000.0 {
+        (ns * 10.0).round() / 10.0
+    } else {
+        (ns * 1000.0).round() / 1000.0
+    }
+}

@@ -1,0 +1,294 @@
+//! The statistics of the timing gate: pure functions, no I/O.
+//!
+//! Each criterion run of a benchmark is reduced to one location: the median of
+//! its log per-iteration times, with the median's standard error from the MAD
+//! (a robust scale; Hampel 1974, and the asymptotic variance of the median,
+//! `pi/2 * sigma^2 / n`). Runs, not samples, are the unit of replication: the
+//! samples of one run share that run's machine state, so the run-to-run spread
+//! is what decides whether a change is real (Kalibera & Jones, "Rigorous
+//! Benchmarking in Reasonable Time", ISMM 2013).
+//!
+//! The variance of a run's location is estimated from the baseline's repeated
+//! runs, moderated towards a prior run-to-run noise level with the empirical
+//! Bayes "moderated t" of Smyth (2004, Stat. Appl. Genet. Mol. Biol. 3(1)):
+//! `s~^2 = (d0 * s0^2 + d * s^2) / (d0 + d)` with `d0 + d` degrees of freedom.
+//! With a single recorded run the prior alone carries the run-to-run noise, so
+//! one run's tight samples never make a machine's drift look significant.
+//!
+//! The change is the ratio of geometric locations `exp(mean_current - mean_baseline)`
+//! with a Student-t interval on the log scale. Paired runs (base and head
+//! alternated in one job) use the one-sample t on per-round log ratios instead.
+//! Across a suite, p-values are adjusted with Holm's step-down method (Holm 1979,
+//! Scand. J. Statist. 6:65-70), which controls the family-wise error rate.
+//!
+//! A benchmark is `regressed` only when its Holm-adjusted p-value is below alpha
+//! *and* the estimated slowdown is above the practical threshold; `inconclusive`
+//! when its interval holds both "no change" and a threshold-sized change.
+
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
+/// A run reduced to its location on the log scale.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RunSummary {
+    /// Median of `ln(per-iteration ns)`.
+    pub log_location: f64,
+    /// Variance of that median estimate from the run's own samples.
+    pub within_variance: f64,
+    pub samples: usize,
+}
+
+/// Prior knowledge of run-to-run noise, used when the baseline has few runs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NoiseModel {
+    /// Standard deviation of a run's log location from run to run, e.g. 0.02 for ~2%.
+    pub run_sd_log: f64,
+    /// How many runs' worth of evidence the prior counts as (Smyth's d0).
+    pub prior_df: f64,
+}
+
+impl Default for NoiseModel {
+    fn default() -> Self {
+        NoiseModel {
+            run_sd_log: 0.02,
+            prior_df: 8.0,
+        }
+    }
+}
+
+/// The estimated change of one benchmark.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Change {
+    /// current / baseline.
+    pub ratio: f64,
+    /// Lower end of the confidence interval of the ratio.
+    pub ratio_low: f64,
+    /// Upper end of the confidence interval of the ratio.
+    pub ratio_high: f64,
+    /// Two-sided p-value for "no change".
+    pub p_value: f64,
+    /// Degrees of freedom of the t-statistic.
+    pub degrees_of_freedom: f64,
+}
+
+/// Median of a slice (which is reordered).
+fn median_in_place(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+/// The median of per-iteration times, in ns.
+pub fn median_ns(per_iteration_ns: &[f64]) -> f64 {
+    let mut values = per_iteration_ns.to_vec();
+    median_in_place(&mut values)
+}
+
+/// Reduce one run's samples to a [`RunSummary`]. Needs at least 2 samples.
+pub fn summarize_run(per_iteration_ns: &[f64]) -> RunSummary {
+    let mut logs: Vec<f64> = per_iteration_ns.iter().map(|t| t.ln()).collect();
+    let n = logs.len();
+    let location = median_in_place(&mut logs);
+    let mut deviations: Vec<f64> = logs.iter().map(|l| (l - location).abs()).collect();
+    let robust_sd = 1.4826 * median_in_place(&mut deviations);
+    let within_variance = std::f64::consts::FRAC_PI_2 * robust_sd * robust_sd / n as f64;
+    RunSummary {
+        log_location: location,
+        within_variance,
+        samples: n,
+    }
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (sum, count) = values.fold((0.0, 0usize), |(s, c), v| (s + v, c + 1));
+    sum / count as f64
+}
+
+fn sum_of_squares(values: &[f64]) -> f64 {
+    let m = mean(values.iter().copied());
+    values.iter().map(|v| (v - m) * (v - m)).sum()
+}
+
+fn t_interval(estimate: f64, standard_error: f64, df: f64, confidence: f64) -> (f64, f64, f64) {
+    let t = StudentsT::new(0.0, 1.0, df).expect("df is positive");
+    let critical = t.inverse_cdf(1.0 - (1.0 - confidence) / 2.0);
+    let p_value = if standard_error > 0.0 {
+        2.0 * (1.0 - t.cdf((estimate / standard_error).abs()))
+    } else if estimate == 0.0 {
+        1.0
+    } else {
+        0.0
+    };
+    (
+        estimate - critical * standard_error,
+        estimate + critical * standard_error,
+        p_value.clamp(0.0, 1.0),
+    )
+}
+
+/// Compare independent runs of the baseline and of the current revision.
+pub fn compare_runs(
+    baseline: &[RunSummary],
+    current: &[RunSummary],
+    noise: NoiseModel,
+    confidence: f64,
+) -> Change {
+    assert!(
+        !baseline.is_empty() && !current.is_empty(),
+        "both sides need at least one run"
+    );
+    let base_locations: Vec<f64> = baseline.iter().map(|r| r.log_location).collect();
+    let current_locations: Vec<f64> = current.iter().map(|r| r.log_location).collect();
+    let difference = mean(current_locations.iter().copied()) - mean(base_locations.iter().copied());
+
+    // A run's location varies by the machine's run-to-run noise plus its own sampling error.
+    let within = mean(baseline.iter().chain(current).map(|r| r.within_variance));
+    let prior_variance = noise.run_sd_log * noise.run_sd_log + within;
+    let data_df = (baseline.len() - 1 + current.len() - 1) as f64;
+    let data_ss = sum_of_squares(&base_locations) + sum_of_squares(&current_locations);
+    let moderated_variance =
+        (noise.prior_df * prior_variance + data_ss) / (noise.prior_df + data_df);
+    let df = (noise.prior_df + data_df).max(1.0);
+    let standard_error =
+        (moderated_variance * (1.0 / baseline.len() as f64 + 1.0 / current.len() as f64)).sqrt();
+
+    let (low, high, p_value) = t_interval(difference, standard_error, df, confidence);
+    Change {
+        ratio: difference.exp(),
+        ratio_low: low.exp(),
+        ratio_high: high.exp(),
+        p_value,
+        degrees_of_freedom: df,
+    }
+}
+
+/// Compare paired rounds: `log_ratios[r] = ln(head_r / base_r)` for each round of an
+/// A B A B ... alternation. `within_variance` is the mean sampling variance of one
+/// run's location; the prior for a round's ratio is two runs' sampling error plus
+/// a residual drift of `noise.run_sd_log / 2`.
+pub fn compare_paired(
+    log_ratios: &[f64],
+    within_variance: f64,
+    noise: NoiseModel,
+    confidence: f64,
+) -> Change {
+    assert!(
+        !log_ratios.is_empty(),
+        "paired comparison needs at least one round"
+    );
+    let rounds = log_ratios.len() as f64;
+    let difference = mean(log_ratios.iter().copied());
+    let residual_drift = noise.run_sd_log / 2.0;
+    let prior_variance = 2.0 * within_variance + residual_drift * residual_drift;
+    let data_df = rounds - 1.0;
+    let moderated_variance =
+        (noise.prior_df * prior_variance + sum_of_squares(log_ratios)) / (noise.prior_df + data_df);
+    let df = (noise.prior_df + data_df).max(1.0);
+    let standard_error = (moderated_variance / rounds).sqrt();
+    let (low, high, p_value) = t_interval(difference, standard_error, df, confidence);
+    Change {
+        ratio: difference.exp(),
+        ratio_low: low.exp(),
+        ratio_high: high.exp(),
+        p_value,
+        degrees_of_freedom: df,
+    }
+}
+
+/// Holm's step-down adjustment: adjusted p-values in the input order.
+pub fn holm_adjust(p_values: &[f64]) -> Vec<f64> {
+    let m = p_values.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p_values[a].total_cmp(&p_values[b]).then(a.cmp(&b)));
+    let mut adjusted = vec![0.0; m];
+    let mut running_max: f64 = 0.0;
+    for (rank, &index) in order.iter().enumerate() {
+        let value = ((m - rank) as f64 * p_values[index]).min(1.0);
+        running_max = running_max.max(value);
+        adjusted[index] = running_max;
+    }
+    adjusted
+}
+
+/// The timing verdicts the statistics can reach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimingVerdict {
+    Regressed,
+    Improved,
+    Unchanged,
+    Inconclusive,
+}
+
+/// Classify a change against the practical threshold (`0.05` for 5%) and alpha,
+/// using the Holm-adjusted p-value.
+pub fn classify(change: &Change, adjusted_p: f64, threshold: f64, alpha: f64) -> TimingVerdict {
+    let slower_limit = 1.0 + threshold;
+    let faster_limit = 1.0 / (1.0 + threshold);
+    let significant = adjusted_p < alpha;
+    if significant && change.ratio > 1.0 && change.ratio >= slower_limit {
+        TimingVerdict::Regressed
+    } else if significant && change.ratio < 1.0 && change.ratio <= faster_limit {
+        TimingVerdict::Improved
+    } else if (change.ratio_high >= slower_limit && change.ratio_low <= 1.0)
+        || (change.ratio_low <= faster_limit && change.ratio_high >= 1.0)
+    {
+        TimingVerdict::Inconclusive
+    } else {
+        TimingVerdict::Unchanged
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(center: f64, spread: f64, n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|i| center * (1.0 + spread * ((i as f64 * 0.7).sin())))
+            .collect()
+    }
+
+    #[test]
+    fn holm_matches_hand_computation() {
+        let adjusted = holm_adjust(&[0.01, 0.04, 0.03, 0.005]);
+        // sorted: 0.005*4=0.02, 0.01*3=0.03, 0.03*2=0.06, 0.04*1=0.04 -> max-accumulate 0.06
+        assert_eq!(adjusted, vec![0.03, 0.06, 0.06, 0.02]);
+    }
+
+    #[test]
+    fn identical_runs_are_unchanged() {
+        let a = summarize_run(&run(100.0, 0.01, 100));
+        let change = compare_runs(&[a], &[a], NoiseModel::default(), 0.95);
+        assert!((change.ratio - 1.0).abs() < 1e-12);
+        assert_eq!(
+            classify(&change, change.p_value, 0.05, 0.05),
+            TimingVerdict::Unchanged
+        );
+    }
+
+    #[test]
+    fn doubled_time_is_regressed() {
+        let a = summarize_run(&run(100.0, 0.01, 100));
+        let b = summarize_run(&run(200.0, 0.01, 100));
+        let change = compare_runs(&[a], &[b], NoiseModel::default(), 0.95);
+        assert!((change.ratio - 2.0).abs() < 1e-9);
+        assert_eq!(
+            classify(&change, change.p_value, 0.05, 0.05),
+            TimingVerdict::Regressed
+        );
+    }
+
+    #[test]
+    fn run_to_run_spread_widens_the_interval() {
+        let runs: Vec<RunSummary> = [100.0, 108.0, 93.0, 104.0]
+            .iter()
+            .map(|c| summarize_run(&run(*c, 0.001, 100)))
+            .collect();
+        let one = compare_runs(&runs[..1], &runs[..1], NoiseModel::default(), 0.95);
+        let many = compare_runs(&runs, &runs[..1], NoiseModel::default(), 0.95);
+        assert!(many.ratio_high - many.ratio_low > one.ratio_high - one.ratio_low);
+    }
+}
