@@ -1,0 +1,4 @@
+//! perfguard's integration tests: one binary driving the real `perfguard`
+//! executable, with helpers in `util.rs`.
+
+mod util;
