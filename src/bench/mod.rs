@@ -63,10 +63,10 @@ pub fn criterion_arguments(words: &[String], plots: bool) -> Vec<String> {
     let is_cargo = words
         .first()
         .is_some_and(|w| Path::new(w).file_name().is_some_and(|n| n == "cargo"));
-    if is_cargo && !words.iter().any(|w| w == "--") {
-        extra.push("--".to_string());
-    }
     if !plots {
+        if is_cargo && !words.iter().any(|w| w == "--") {
+            extra.push("--".to_string());
+        }
         extra.push("--noplot".to_string());
     }
     extra

@@ -1,4 +1,7 @@
 //! perfguard's integration tests: one binary driving the real `perfguard`
 //! executable, with helpers in `util.rs`.
 
+mod bad_input;
+mod gate;
+mod reader;
 mod util;
