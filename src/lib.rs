@@ -3,6 +3,7 @@
 //! baselines, and decides whether a change may merge.
 
 pub mod comparison;
+pub mod git;
 pub mod probe;
 pub mod results;
 pub mod stats;
