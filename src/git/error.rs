@@ -18,6 +18,15 @@ pub enum GitError {
     },
 
     #[error(
+        "{path}: the repository belongs to another user, so git refuses to open it ({source}); if you trust it (typical in a CI container), run `git config --global --add safe.directory '*'` or name its path"
+    )]
+    NotOwned {
+        path: PathBuf,
+        #[source]
+        source: git2::Error,
+    },
+
+    #[error(
         "{path} is a bare repository (no working tree to measure); run perfguard in a clone with a checkout"
     )]
     Bare { path: PathBuf },
@@ -69,7 +78,7 @@ pub enum GitError {
     NotUtf8 { path: PathBuf, commit: String },
 
     #[error(
-        "commit {commit}: trailer `Perf-Accepted: {value}` has no reason; write it as `Perf-Accepted: <id-glob>: <why this regression is fine>` (amend the commit with `git commit --amend` or add a new commit carrying the trailer)"
+        "commit {commit}: trailer `Perf-Accepted: {value}` has no reason; write it as `Perf-Accepted: <id-glob>: <why this regression is fine>` (reword that commit with `git commit --amend` or `git rebase -i`, then push again)"
     )]
     AcceptanceWithoutReason { commit: String, value: String },
 

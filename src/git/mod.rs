@@ -43,6 +43,11 @@ impl Repository {
                 GitError::NotARepository {
                     path: path.to_path_buf(),
                 }
+            } else if source.code() == git2::ErrorCode::Owner {
+                GitError::NotOwned {
+                    path: path.to_path_buf(),
+                    source,
+                }
             } else {
                 GitError::Open {
                     path: path.to_path_buf(),
@@ -198,7 +203,14 @@ impl Repository {
         let remotes: Vec<String> = self
             .inner
             .remotes()
-            .map(|names| names.iter().flatten().flatten().map(str::to_string).collect())
+            .map(|names| {
+                names
+                    .iter()
+                    .flatten()
+                    .flatten()
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default();
         let shallow_note = if self.inner.is_shallow() {
             " (this clone is shallow: in GitHub Actions set `fetch-depth: 0` on actions/checkout)"

@@ -9,13 +9,19 @@ use crate::results::Results;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ShardError {
-    #[error("--shard {text:?}: expected K/N with whole numbers, e.g. `--shard 2/4` for the second of four shards")]
+    #[error(
+        "--shard {text:?}: expected K/N with whole numbers, e.g. `--shard 2/4` for the second of four shards"
+    )]
     Syntax { text: String },
-    #[error("--shard {text:?}: shard numbers start at 1; the first of {count} shards is `1/{count}`")]
+    #[error(
+        "--shard {text:?}: shard numbers start at 1; the first of {count} shards is `1/{count}`"
+    )]
     ZeroIndex { text: String, count: usize },
     #[error("--shard {text:?}: there must be at least one shard, e.g. `1/1`")]
     ZeroCount { text: String },
-    #[error("--shard {text:?}: shard {index} does not exist when there are {count}; K must be between 1 and {count}")]
+    #[error(
+        "--shard {text:?}: shard {index} does not exist when there are {count}; K must be between 1 and {count}"
+    )]
     IndexTooLarge {
         text: String,
         index: usize,
@@ -80,7 +86,9 @@ fn fnv1a_64(bytes: &[u8]) -> u64 {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
-    #[error("nothing to merge: pass the result files of every shard, e.g. `perfguard merge shard-*.json --out results.json`")]
+    #[error(
+        "nothing to merge: pass the result files of every shard, e.g. `perfguard merge shard-*.json --out results.json`"
+    )]
     NoInputs,
     #[error(
         "{first_path} measured commit {first_commit} but {other_path} measured commit {other_commit}; shards must all run on the same commit (re-run the matrix on one commit)"

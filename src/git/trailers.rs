@@ -100,8 +100,10 @@ fn compile(pattern: &str) -> Result<GlobMatcher, globset::Error> {
 pub fn apply_acceptances(comparison: &mut Comparison, acceptances: &[Acceptance]) {
     // Patterns were validated when parsed; one that does not compile here came
     // from elsewhere and matches nothing, which the warning below reports.
-    let matchers: Vec<Option<GlobMatcher>> =
-        acceptances.iter().map(|a| compile(&a.pattern).ok()).collect();
+    let matchers: Vec<Option<GlobMatcher>> = acceptances
+        .iter()
+        .map(|a| compile(&a.pattern).ok())
+        .collect();
     let mut used = vec![false; acceptances.len()];
     for entry in &mut comparison.entries {
         if entry.verdict != Verdict::Regressed {

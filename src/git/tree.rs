@@ -65,10 +65,11 @@ impl Repository {
                 .inner
                 .find_blob(id)
                 .map_err(|source| self.failed(&format!("read {}", path.display()), source))?;
-            let text = String::from_utf8(blob.content().to_vec()).map_err(|_| GitError::NotUtf8 {
-                path: path.clone(),
-                commit: commit.to_string(),
-            })?;
+            let text =
+                String::from_utf8(blob.content().to_vec()).map_err(|_| GitError::NotUtf8 {
+                    path: path.clone(),
+                    commit: commit.to_string(),
+                })?;
             files.push((path, text));
         }
         files.sort_by(|a, b| a.0.cmp(&b.0));

@@ -57,9 +57,8 @@ impl TempWorktree {
             cause,
         };
         prune_stale(repo.git2());
-        let own_repo = git2::Repository::open(repo.git2().path()).map_err(|e| {
-            create_error(parent_dir, format!("cannot reopen the repository: {e}"))
-        })?;
+        let own_repo = git2::Repository::open(repo.git2().path())
+            .map_err(|e| create_error(parent_dir, format!("cannot reopen the repository: {e}")))?;
         let parent = tempfile::Builder::new()
             .prefix(DIR_PREFIX)
             .tempdir_in(parent_dir)
