@@ -102,7 +102,10 @@ impl Repository {
                 .recurse_untracked_dirs(true)
                 .ignore_submodules(true);
             if !dir.as_os_str().is_empty() {
-                options.pathspec(dir.as_os_str());
+                // Literal: a folder named `perf[1]` is not a glob.
+                options
+                    .pathspec(dir.as_os_str())
+                    .disable_pathspec_match(true);
             }
             options
         };

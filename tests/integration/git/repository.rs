@@ -349,3 +349,23 @@ fn a_shallow_clone_without_the_merge_base_says_how_deep_to_fetch() {
     let repo = Repository::discover(&clone).unwrap();
     assert_eq!(repo.merge_base("origin/main").unwrap(), fork_point);
 }
+
+#[test]
+fn a_baselines_folder_with_glob_characters_is_matched_literally() {
+    let fixture = Fixture::new();
+    fixture.write("perf[1]/core.json", "{}\n");
+    fixture.write("perf1/core.json", "{}\n");
+    let base = fixture.commit("Two folders");
+    fixture.write("perf[1]/core.json", "{\"lowered\": true}\n");
+    fixture.write("perf1/core.json", "{\"lowered\": true}\n");
+    let repo = Repository::discover(fixture.path()).unwrap();
+    assert_eq!(
+        repo.changed_paths_under(base, Path::new("perf[1]"))
+            .unwrap(),
+        vec![PathBuf::from("perf[1]/core.json")]
+    );
+    assert_eq!(
+        repo.read_tree_dir(base, Path::new("perf[1]")).unwrap(),
+        vec![(PathBuf::from("perf[1]/core.json"), "{}\n".to_string())]
+    );
+}
