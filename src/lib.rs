@@ -8,9 +8,13 @@ pub mod cli;
 pub mod commands;
 pub mod compare;
 pub mod comparison;
+<<<<<<< HEAD
 pub mod config;
 pub mod exit_codes;
 pub mod machine;
+=======
+pub mod git;
+>>>>>>> git
 pub mod probe;
 pub mod progress;
 pub mod report;

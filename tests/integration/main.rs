@@ -3,5 +3,6 @@
 
 mod bad_input;
 mod gate;
+mod git;
 mod reader;
 mod util;
