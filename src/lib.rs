@@ -8,13 +8,10 @@ pub mod cli;
 pub mod commands;
 pub mod compare;
 pub mod comparison;
-<<<<<<< HEAD
 pub mod config;
 pub mod exit_codes;
-pub mod machine;
-=======
 pub mod git;
->>>>>>> git
+pub mod machine;
 pub mod probe;
 pub mod progress;
 pub mod report;
