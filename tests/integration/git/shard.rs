@@ -124,6 +124,8 @@ fn probe(endpoint: &str) -> ProbeResult {
         transactions: 0,
         repeat_totals: vec![3, 3, 3],
         unstable: Vec::new(),
+        max_queries: None,
+        allow: 0,
     }
 }
 
