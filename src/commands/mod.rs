@@ -2,6 +2,7 @@
 //! and `init`, each taking domain options (never clap types) and returning the
 //! exit code the gate should end with.
 
+mod check;
 mod init;
 mod show;
 
@@ -9,11 +10,12 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+pub use check::{check, compare_files};
 pub use init::Init;
 
 use crate::baselines::{self, BaselineError};
 use crate::bench::{self, BenchError};
-use crate::compare::{self, CompareOptions};
+use crate::compare::CompareOptions;
 use crate::comparison::{Comparison, Outcome};
 use crate::config::{self, ConfigError, LoadedConfig};
 use crate::exit_codes;
@@ -257,14 +259,14 @@ pub fn emit(
     Ok(())
 }
 
-fn exit_code(comparison: &Comparison) -> i32 {
+pub(crate) fn exit_code(comparison: &Comparison) -> i32 {
     match comparison.outcome {
         Outcome::Pass => exit_codes::NO_REGRESSION,
         Outcome::Fail => exit_codes::REGRESSION,
     }
 }
 
-fn load(global: &Global) -> Result<LoadedConfig, Error> {
+pub(crate) fn load(global: &Global) -> Result<LoadedConfig, Error> {
     Ok(config::load(&global.config)?)
 }
 
@@ -325,64 +327,6 @@ pub fn show(global: &Global) -> Result<i32, Error> {
         }),
         _ => Ok(exit_codes::NO_REGRESSION),
     }
-}
-
-/// Read a baseline given as a folder, a baseline file or a results file.
-fn read_baseline_input(path: &Path) -> Result<Results, Error> {
-    if path.is_dir() {
-        return Ok(baselines::read_dir(path)?.results);
-    }
-    let text = crate::results::read_text(path)?;
-    let schema = serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| v.get("schema").and_then(|s| s.as_str()).map(str::to_string));
-    if schema.as_deref() == Some(crate::results::BASELINE_SCHEMA) {
-        let name = path.display().to_string();
-        return Ok(baselines::from_files(&name, &[(name.clone(), text)])?.results);
-    }
-    Ok(Results::read(path)?)
-}
-
-pub fn compare_files(global: &Global, options: CompareFiles) -> Result<i32, Error> {
-    let baseline = read_baseline_input(&options.baseline)?;
-    let current = Results::read(&options.results)?;
-    // The config is optional for `compare`: thresholds come from it when present.
-    let compare_options = match config::load(&global.config) {
-        Ok(loaded) => compare_options(&loaded),
-        Err(ConfigError::Read { .. }) => CompareOptions::default(),
-        Err(e) => return Err(e.into()),
-    };
-    let mut comparison = compare::compare(
-        &baseline,
-        &options.baseline.display().to_string(),
-        &current,
-        &compare_options,
-    );
-    comparison.current.source = options.results.display().to_string();
-    emit(&comparison, options.format, &options.reports, global)?;
-    Ok(exit_code(&comparison))
-}
-
-pub fn check(global: &Global, options: CheckOptions) -> Result<i32, Error> {
-    let loaded = load(global)?;
-    let dir = loaded.baselines_dir();
-    // Read the baselines before measuring: a missing or corrupt baseline fails fast.
-    let baseline = baselines::read_dir(&dir)?;
-    let progress = Progress::new(global.verbosity);
-    let current = measure(&loaded, &loaded.root, &options.measure, &progress)?;
-    drop(progress);
-    let mut comparison = compare::compare(
-        &baseline.results,
-        &dir.display().to_string(),
-        &current,
-        &compare_options(&loaded),
-    );
-    comparison.reproduce = Some(format!(
-        "perfguard check --config {}",
-        global.config.display()
-    ));
-    emit(&comparison, options.format, &options.reports, global)?;
-    Ok(exit_code(&comparison))
 }
 
 pub fn init(global: &Global, options: Init) -> Result<i32, Error> {
