@@ -4,5 +4,6 @@
 
 pub mod comparison;
 pub mod probe;
+pub mod report;
 pub mod results;
 pub mod stats;
