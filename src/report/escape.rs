@@ -77,11 +77,13 @@ pub fn escape_markdown(text: &str) -> String {
 /// A Markdown code span showing `text` literally. Backticks inside are handled by
 /// a longer fence; in a table cell `|` is escaped, and text with a backslash falls
 /// back to [`escape_markdown`] because a table cannot escape `\|` inside code.
+/// `@` gets a zero-width joiner here too, should a renderer ever see through the span.
 pub fn markdown_code_span(text: &str, in_table: bool) -> String {
     let cleaned: String = text
         .chars()
         .map(|c| if is_hazardous(c) { ' ' } else { c })
-        .collect();
+        .collect::<String>()
+        .replace('@', "@\u{200D}");
     if cleaned.trim().is_empty() || (in_table && cleaned.contains('\\')) {
         return escape_markdown(text);
     }

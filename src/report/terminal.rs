@@ -1,6 +1,7 @@
 //! The terminal report: warnings first, then one table row per benchmark and
 //! probe (baseline, current, change with its interval, verdict) with a probe's
-//! changed fingerprints under its row, then a one-line verdict. Colour only when
+//! changed fingerprints under its row, then why each entry that needs a look
+//! got its verdict, then a one-line verdict. Colour only when
 //! the caller asks for it.
 
 use std::io::{self, Write};
@@ -22,7 +23,7 @@ pub struct TerminalReporter {
 
 impl Reporter for TerminalReporter {
     fn render(&self, comparison: &Comparison, out: &mut dyn Write) -> io::Result<()> {
-        let warning_style = self.style(AnsiColor::Yellow).bold();
+        let warning_style = self.bold(AnsiColor::Yellow);
         for warning in &comparison.warnings {
             writeln!(
                 out,
@@ -34,12 +35,31 @@ impl Reporter for TerminalReporter {
             writeln!(out)?;
         }
         if !comparison.entries.is_empty() {
-            writeln!(out, "{}", self.table(comparison))?;
+            // comfy-table pads the last column; trailing blanks only clutter logs.
+            for line in self.table(comparison).lines() {
+                writeln!(out, "{}", line.trim_end())?;
+            }
+            writeln!(out)?;
+        }
+        let notes = notes(comparison);
+        for (verdict, id, note) in &notes {
+            let style = match verdict_ansi(*verdict) {
+                Some(color) if self.color => Style::new().fg_color(Some(color.into())),
+                _ => Style::new(),
+            };
+            writeln!(
+                out,
+                "{style}{:<12}{style:#} {}: {note}",
+                verdict.as_str(),
+                sanitize_terminal(id)
+            )?;
+        }
+        if !notes.is_empty() {
             writeln!(out)?;
         }
         let (outcome_style, word) = match comparison.outcome {
-            Outcome::Fail => (self.style(AnsiColor::Red).bold(), "fail"),
-            Outcome::Pass => (self.style(AnsiColor::Green).bold(), "pass"),
+            Outcome::Fail => (self.bold(AnsiColor::Red), "fail"),
+            Outcome::Pass => (self.bold(AnsiColor::Green), "pass"),
         };
         let counts: Vec<String> = Verdict::ALL
             .iter()
@@ -54,9 +74,10 @@ impl Reporter for TerminalReporter {
 }
 
 impl TerminalReporter {
-    fn style(&self, color: AnsiColor) -> Style {
+    /// Bold and coloured, or no style at all without colour.
+    fn bold(&self, color: AnsiColor) -> Style {
         if self.color {
-            Style::new().fg_color(Some(color.into()))
+            Style::new().fg_color(Some(color.into())).bold()
         } else {
             Style::new()
         }
@@ -130,17 +151,6 @@ fn add_entry(table: &mut Table, entry: &Entry) {
                 Cell::new(if diff.n_plus_one { "N+1" } else { "" }),
             ]);
         }
-        if let (Some(max_queries), false) =
-            (probe.max_queries, entry.verdict == Verdict::Unchanged)
-        {
-            table.add_row(vec![
-                Cell::new(format!("  └ budget {max_queries} statements")),
-                Cell::new(""),
-                Cell::new(""),
-                Cell::new(""),
-                Cell::new(""),
-            ]);
-        }
     } else {
         let (baseline, current, change) = match &entry.bench {
             Some(bench) => (
@@ -158,32 +168,40 @@ fn add_entry(table: &mut Table, entry: &Entry) {
             verdict,
         ]);
     }
-    if matches!(entry.verdict, Verdict::Regressed | Verdict::Inconclusive) {
-        add_note(table, format!("  └ {}", sanitize_terminal(&entry.rule)));
-    }
-    if let Some(acceptance) = &entry.accepted {
-        table.add_row(vec![
-            Cell::new(format!(
-                "  └ accepted in {} by {}: {}",
+}
+
+/// Why each entry a reader must look at got its verdict: the rule, the probe's
+/// budget, the acceptance.
+fn notes(comparison: &Comparison) -> Vec<(Verdict, &str, String)> {
+    let mut notes = Vec::new();
+    for entry in &comparison.entries {
+        if matches!(entry.verdict, Verdict::Unchanged | Verdict::Improved) {
+            continue;
+        }
+        let mut note = sanitize_terminal(&entry.rule);
+        if let Some(max_queries) = entry.probe.as_ref().and_then(|probe| probe.max_queries) {
+            note.push_str(&format!(" (budget {max_queries} statements)"));
+        }
+        if let Some(acceptance) = &entry.accepted {
+            note.push_str(&format!(
+                "; accepted in {} by {}: {}",
                 short_sha(&acceptance.commit).unwrap_or_default(),
                 sanitize_terminal(&acceptance.author),
                 sanitize_terminal(&acceptance.reason)
-            )),
-            Cell::new(""),
-            Cell::new(""),
-            Cell::new(""),
-            Cell::new(""),
-        ]);
+            ));
+        }
+        notes.push((entry.verdict, entry.id.as_str(), note));
     }
+    notes
 }
 
-/// A row under an entry whose text is in the first column only.
-fn add_note(table: &mut Table, text: String) {
-    table.add_row(vec![
-        Cell::new(text),
-        Cell::new(""),
-        Cell::new(""),
-        Cell::new(""),
-        Cell::new(""),
-    ]);
+fn verdict_ansi(verdict: Verdict) -> Option<AnsiColor> {
+    match verdict {
+        Verdict::Regressed => Some(AnsiColor::Red),
+        Verdict::Improved => Some(AnsiColor::Green),
+        Verdict::Inconclusive | Verdict::Missing => Some(AnsiColor::Yellow),
+        Verdict::Accepted => Some(AnsiColor::Cyan),
+        Verdict::New => Some(AnsiColor::Blue),
+        Verdict::Unchanged => None,
+    }
 }

@@ -2,3 +2,4 @@
 //! executable, with helpers in `util.rs`.
 
 mod util;
+mod report;
