@@ -249,13 +249,14 @@ fn strip_plot(bench: &BenchChange) -> PlotResult<String> {
     let pad = ((high - low) * 0.05).max(high.abs() * 0.01).max(1e-3);
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (1000, 220)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (1000, 260)).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(10)
-            .build_cartesian_2d((low - pad)..(high + pad), 0.0..2.0)?;
+            // 2.0..2.6 stays empty: room for the legend above the points.
+            .build_cartesian_2d((low - pad)..(high + pad), 0.0..2.6)?;
         chart
             .configure_mesh()
             .disable_y_mesh()
@@ -263,6 +264,8 @@ fn strip_plot(bench: &BenchChange) -> PlotResult<String> {
             .x_labels(8)
             .x_label_formatter(&|value| format_duration_ns(*value))
             .x_desc("time per iteration")
+            .label_style(("sans-serif", 14))
+            .axis_desc_style(("sans-serif", 14))
             .draw()?;
         for (samples, median, center, color, label) in [
             (&bench.baseline_samples_ns, bench.baseline_ns, 1.5, BASELINE_COLOR, "baseline"),
@@ -282,6 +285,7 @@ fn strip_plot(bench: &BenchChange) -> PlotResult<String> {
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
+            .label_font(("sans-serif", 14))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.3))
             .draw()?;
@@ -300,7 +304,7 @@ fn bar_chart(probe: &ProbeChange) -> PlotResult<String> {
         .map(|diff| diff.before.max(diff.after))
         .max()
         .unwrap_or(0) as f64;
-    let height = 90 + 34 * shown.len() as u32;
+    let height = 110 + 40 * shown.len() as u32;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (1000, height)).into_drawing_area();
@@ -309,13 +313,15 @@ fn bar_chart(probe: &ProbeChange) -> PlotResult<String> {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(50)
-            .build_cartesian_2d(0.0..(largest * 1.15 + 1.0), 0.0..rows)?;
+            .build_cartesian_2d(0.0..(largest * 1.4 + 1.0), 0.0..rows)?;
         chart
             .configure_mesh()
             .disable_y_mesh()
             .y_labels(0)
             .x_label_formatter(&|value| format!("{value:.0}"))
             .x_desc("statements per request")
+            .label_style(("sans-serif", 14))
+            .axis_desc_style(("sans-serif", 14))
             .draw()?;
         for (position, diff) in shown.iter().enumerate() {
             let top = rows - position as f64;
@@ -348,14 +354,15 @@ fn bar_chart(probe: &ProbeChange) -> PlotResult<String> {
             if diff.n_plus_one {
                 chart.draw_series(std::iter::once(Text::new(
                     "N+1",
-                    (diff.after as f64 + largest * 0.06 + 0.5, top - 0.62),
+                    (diff.after as f64 + largest * 0.06 + 0.4, top - 0.62),
                     ("sans-serif", 13).into_font().color(&RED),
                 )))?;
             }
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font(("sans-serif", 14))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.3))
             .draw()?;

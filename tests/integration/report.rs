@@ -476,6 +476,13 @@ fn html_renders_in_headless_chromium() {
     let bytes = std::fs::read(&png).unwrap();
     assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
     assert!(bytes.len() > 20_000, "the screenshot is nearly empty: {} bytes", bytes.len());
+    // To look at the page: PERFGUARD_KEEP_HTML=DIR keeps report.html and report.png.
+    if let Some(keep) = std::env::var_os("PERFGUARD_KEEP_HTML") {
+        let keep = PathBuf::from(keep);
+        std::fs::create_dir_all(&keep).unwrap();
+        std::fs::copy(&html, keep.join("report.html")).unwrap();
+        std::fs::copy(&png, keep.join("report.png")).unwrap();
+    }
 }
 
 fn which(program: &str) -> Option<PathBuf> {
