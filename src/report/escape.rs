@@ -62,8 +62,8 @@ pub fn escape_markdown(text: &str) -> String {
             '>' => escaped.push_str("&gt;"),
             '@' => escaped.push_str("@\u{200D}"),
             '#' => escaped.push_str("\\#\u{200D}"),
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '+' | '-' | '.'
-            | '!' | '|' | '~' | '$' | ':' | '^' => {
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '+' | '-' | '.' | '!'
+            | '|' | '~' | '$' | ':' | '^' => {
                 escaped.push('\\');
                 escaped.push(c);
             }
@@ -87,11 +87,7 @@ pub fn markdown_code_span(text: &str, in_table: bool) -> String {
     if cleaned.trim().is_empty() || (in_table && cleaned.contains('\\')) {
         return escape_markdown(text);
     }
-    let longest_backtick_run = cleaned
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let longest_backtick_run = cleaned.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest_backtick_run + 1);
     let content = if in_table {
         cleaned.replace('|', "\\|")
@@ -163,7 +159,10 @@ mod tests {
 
     #[test]
     fn xml_and_html_escape_markup_and_drop_control_characters() {
-        assert_eq!(escape_xml("<a & \"b\"\u{1}>"), "&lt;a &amp; &quot;b&quot;\u{FFFD}&gt;");
+        assert_eq!(
+            escape_xml("<a & \"b\"\u{1}>"),
+            "&lt;a &amp; &quot;b&quot;\u{FFFD}&gt;"
+        );
         assert_eq!(escape_html("<script>"), "&lt;script&gt;");
     }
 

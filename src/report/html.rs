@@ -64,7 +64,11 @@ fn head(page: &mut String, comparison: &Comparison) {
          <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n\
          <title>perfguard: {word}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
          <h1 class=\"{}\">perfguard: {word}</h1>",
-        if word == "fail" { "regressed" } else { "improved" }
+        if word == "fail" {
+            "regressed"
+        } else {
+            "improved"
+        }
     );
     let counts: Vec<String> = Verdict::ALL
         .iter()
@@ -96,11 +100,7 @@ fn head(page: &mut String, comparison: &Comparison) {
         );
     }
     for warning in &comparison.warnings {
-        let _ = writeln!(
-            page,
-            "<p class=\"warning\">{}</p>",
-            escape_html(warning)
-        );
+        let _ = writeln!(page, "<p class=\"warning\">{}</p>", escape_html(warning));
     }
 }
 
@@ -110,7 +110,10 @@ fn describe_side(side: &Side) -> String {
         .commit
         .as_deref()
         .and_then(short_sha)
-        .map_or_else(|| "an unknown revision".to_owned(), |sha| format!("<code>{sha}</code>"));
+        .map_or_else(
+            || "an unknown revision".to_owned(),
+            |sha| format!("<code>{sha}</code>"),
+        );
     match &side.revision.branch {
         Some(branch) => format!("{commit} (<code>{}</code>)", escape_html(branch)),
         None => commit,
@@ -206,7 +209,9 @@ fn entry_section(page: &mut String, entry: &Entry) -> io::Result<()> {
 }
 
 fn fingerprint_table(page: &mut String, probe: &ProbeChange) {
-    page.push_str("<table>\n<tr><th>#</th><th>fingerprint</th><th>before</th><th>after</th><th></th></tr>\n");
+    page.push_str(
+        "<table>\n<tr><th>#</th><th>fingerprint</th><th>before</th><th>after</th><th></th></tr>\n",
+    );
     for (index, diff) in probe.fingerprints.iter().enumerate() {
         let _ = writeln!(
             page,
@@ -268,12 +273,28 @@ fn strip_plot(bench: &BenchChange) -> PlotResult<String> {
             .axis_desc_style(("sans-serif", 14))
             .draw()?;
         for (samples, median, center, color, label) in [
-            (&bench.baseline_samples_ns, bench.baseline_ns, 1.5, BASELINE_COLOR, "baseline"),
-            (&bench.current_samples_ns, bench.current_ns, 0.5, CURRENT_COLOR, "current"),
+            (
+                &bench.baseline_samples_ns,
+                bench.baseline_ns,
+                1.5,
+                BASELINE_COLOR,
+                "baseline",
+            ),
+            (
+                &bench.current_samples_ns,
+                bench.current_ns,
+                0.5,
+                CURRENT_COLOR,
+                "current",
+            ),
         ] {
             chart
                 .draw_series(samples.iter().enumerate().map(|(index, value)| {
-                    Circle::new((*value, center + jitter(index)), 3, color.mix(0.55).filled())
+                    Circle::new(
+                        (*value, center + jitter(index)),
+                        3,
+                        color.mix(0.55).filled(),
+                    )
                 }))?
                 .label(format!("{label} (median {})", format_duration_ns(median)))
                 .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
@@ -341,9 +362,9 @@ fn bar_chart(probe: &ProbeChange) -> PlotResult<String> {
                 );
                 let series = chart.draw_series(std::iter::once(bar))?;
                 if position == 0 {
-                    series
-                        .label(label)
-                        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+                    series.label(label).legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
+                    });
                 }
                 chart.draw_series(std::iter::once(Text::new(
                     count.to_string(),

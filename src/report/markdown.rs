@@ -39,7 +39,11 @@ const SECTIONS: [(Verdict, &str, bool); 7] = [
     (Verdict::Accepted, "Accepted regressions", false),
     (Verdict::Inconclusive, "Inconclusive", false),
     (Verdict::New, "New (no baseline yet)", false),
-    (Verdict::Missing, "Missing (in the baseline, not measured now)", false),
+    (
+        Verdict::Missing,
+        "Missing (in the baseline, not measured now)",
+        false,
+    ),
     (Verdict::Unchanged, "Unchanged", true),
 ];
 
@@ -167,10 +171,16 @@ fn describe_side(side: &Side) -> String {
         .commit
         .as_deref()
         .and_then(short_sha)
-        .map_or_else(|| "an unknown revision".to_owned(), |sha| format!("`{sha}`"));
+        .map_or_else(
+            || "an unknown revision".to_owned(),
+            |sha| format!("`{sha}`"),
+        );
     let mut details = Vec::new();
     if let Some(branch) = &side.revision.branch {
-        details.push(markdown_code_span(&clip_chars(branch, MAX_NAME_CHARS), false));
+        details.push(markdown_code_span(
+            &clip_chars(branch, MAX_NAME_CHARS),
+            false,
+        ));
     }
     if side.revision.dirty {
         details.push("uncommitted changes".to_owned());

@@ -90,7 +90,13 @@ impl TerminalReporter {
                 TableStyle::new().header_separator(LineStyle::none().fill('─').junction('─')),
             )
             .set_content_arrangement(ContentArrangement::Disabled)
-            .set_header(["benchmark / probe", "baseline", "current", "change", "verdict"]);
+            .set_header([
+                "benchmark / probe",
+                "baseline",
+                "current",
+                "change",
+                "verdict",
+            ]);
         if self.color {
             table.enforce_styling();
         } else {

@@ -1,5 +1,6 @@
 //! perfguard's integration tests: one binary driving the real `perfguard`
 //! executable, with helpers in `util.rs`.
 
-mod util;
 mod report;
+mod util;
+mod workflows;

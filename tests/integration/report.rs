@@ -157,8 +157,20 @@ fn mixed_comparison() -> Comparison {
                 1.18,
                 "+18.0% is above the 5% threshold (p = 0.004)",
             ),
-            bench("core/fast", Verdict::Improved, 2_000_000.0, 0.7, "-30.0% (p = 0.001)"),
-            bench("core/steady", Verdict::Unchanged, 450.0, 1.01, "interval includes 0%"),
+            bench(
+                "core/fast",
+                Verdict::Improved,
+                2_000_000.0,
+                0.7,
+                "-30.0% (p = 0.001)",
+            ),
+            bench(
+                "core/steady",
+                Verdict::Unchanged,
+                450.0,
+                1.01,
+                "interval includes 0%",
+            ),
             bench(
                 "core/noisy",
                 Verdict::Inconclusive,
@@ -332,7 +344,10 @@ fn hostile_names_are_escaped_in_markdown() {
             _ => {}
         }
     }
-    assert!(!visible.contains("@everyone"), "a mention reached the comment");
+    assert!(
+        !visible.contains("@everyone"),
+        "a mention reached the comment"
+    );
     // The name is still readable: the escapes render back to the original text.
     assert!(visible.contains("<img src=x onerror=alert(1)> @\u{200D}everyone `tick` a|b line2"));
 }
@@ -345,7 +360,10 @@ fn hostile_names_are_escaped_in_html_junit_and_github() {
     assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
     let junit = render(Format::Junit, &comparison);
     assert!(!junit.contains("<img"));
-    assert!(junit.contains("name=\"&lt;img src=x onerror=alert(1)&gt; @everyone `tick` a|b&#10;line2\""));
+    assert!(
+        junit
+            .contains("name=\"&lt;img src=x onerror=alert(1)&gt; @everyone `tick` a|b&#10;line2\"")
+    );
     let github = render(Format::Github, &comparison);
     for line in github.lines() {
         assert!(
@@ -353,7 +371,9 @@ fn hostile_names_are_escaped_in_html_junit_and_github() {
             "a newline in a name started a new workflow command line: {line}"
         );
     }
-    assert!(github.contains("title=perfguard regression%3A <img src=x onerror=alert(1)> @everyone `tick` a|b%0Aline2::"));
+    assert!(github.contains(
+        "title=perfguard regression%3A <img src=x onerror=alert(1)> @everyone `tick` a|b%0Aline2::"
+    ));
 }
 
 #[test]
@@ -372,7 +392,10 @@ fn a_5000_benchmark_comment_stays_under_the_limit_and_keeps_every_regression() {
             _ => 1.0,
         };
         comparison.entries.push(bench(
-            &format!("suite_{}/a_rather_long_benchmark_name_number_{index:05}", index % 7),
+            &format!(
+                "suite_{}/a_rather_long_benchmark_name_number_{index:05}",
+                index % 7
+            ),
             verdict,
             1_000.0 + index as f64,
             ratio,
@@ -382,11 +405,22 @@ fn a_5000_benchmark_comment_stays_under_the_limit_and_keeps_every_regression() {
     comparison.finish();
     let text = render(Format::Markdown, &comparison);
     assert!(text.len() < COMMENT_LIMIT_BYTES, "{} bytes", text.len());
-    for entry in comparison.entries.iter().filter(|e| e.verdict == Verdict::Regressed) {
+    for entry in comparison
+        .entries
+        .iter()
+        .filter(|e| e.verdict == Verdict::Regressed)
+    {
         let escaped = perfguard::report::escape_markdown(&entry.id);
-        assert!(text.contains(&escaped), "regression {} was dropped", entry.id);
+        assert!(
+            text.contains(&escaped),
+            "regression {} was dropped",
+            entry.id
+        );
     }
-    assert!(text.contains("more entries are not shown"), "no truncation note");
+    assert!(
+        text.contains("more entries are not shown"),
+        "no truncation note"
+    );
     assert!(text.contains("4500 unchanged") || text.contains("unchanged)"));
     assert!(text.starts_with(COMMENT_MARKER));
 }
@@ -403,11 +437,16 @@ fn github_format_writes_annotations_step_summary_and_outputs() {
         github_output: Some(output.clone()),
     };
     let text = render_to_string(Format::Github, &mixed_comparison(), &options).unwrap();
-    assert!(text.contains("::error title=perfguard regression%3A core/parse::regressed: 1.23 µs -> 1.46 µs"));
+    assert!(text.contains(
+        "::error title=perfguard regression%3A core/parse::regressed: 1.23 µs -> 1.46 µs"
+    ));
     assert!(text.contains("::warning title=perfguard inconclusive%3A core/noisy::"));
     assert!(text.contains("::notice title=perfguard accepted regression%3A core/serialize::"));
     let summary_text = std::fs::read_to_string(&summary).unwrap();
-    assert!(summary_text.starts_with("earlier step\n"), "the summary is appended to");
+    assert!(
+        summary_text.starts_with("earlier step\n"),
+        "the summary is appended to"
+    );
     assert!(summary_text.contains(COMMENT_MARKER));
     let outputs = std::fs::read_to_string(&output).unwrap();
     assert!(outputs.contains("verdict=fail\n"));
@@ -421,7 +460,10 @@ fn format_names_round_trip() {
         assert_eq!(format.to_string().parse::<Format>().unwrap(), format);
     }
     let error = "yaml".parse::<Format>().unwrap_err().to_string();
-    assert!(error.contains("yaml") && error.contains("markdown"), "{error}");
+    assert!(
+        error.contains("yaml") && error.contains("markdown"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -435,7 +477,10 @@ fn junit_is_valid_against_the_junit_schema() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    for (name, comparison) in [("mixed", mixed_comparison()), ("hostile", hostile_comparison())] {
+    for (name, comparison) in [
+        ("mixed", mixed_comparison()),
+        ("hostile", hostile_comparison()),
+    ] {
         let xml_path = dir.path().join(format!("{name}.xml"));
         std::fs::write(&xml_path, render(Format::Junit, &comparison)).unwrap();
         let result = Command::new(&xmllint)
@@ -471,11 +516,24 @@ fn html_renders_in_headless_chromium() {
     let html = dir.path().join("report.html");
     let png = dir.path().join("report.png");
     std::fs::write(&html, render(Format::Html, &hostile_comparison())).unwrap();
-    let result = Command::new("bash").arg(&script).arg(&html).arg(&png).output().unwrap();
-    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
+    let result = Command::new("bash")
+        .arg(&script)
+        .arg(&html)
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
     let bytes = std::fs::read(&png).unwrap();
     assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-    assert!(bytes.len() > 20_000, "the screenshot is nearly empty: {} bytes", bytes.len());
+    assert!(
+        bytes.len() > 20_000,
+        "the screenshot is nearly empty: {} bytes",
+        bytes.len()
+    );
     // To look at the page: PERFGUARD_KEEP_HTML=DIR keeps report.html and report.png.
     if let Some(keep) = std::env::var_os("PERFGUARD_KEEP_HTML") {
         let keep = PathBuf::from(keep);
