@@ -417,12 +417,52 @@ fn a_5000_benchmark_comment_stays_under_the_limit_and_keeps_every_regression() {
             entry.id
         );
     }
-    assert!(
-        text.contains("more entries are not shown"),
-        "no truncation note"
-    );
-    assert!(text.contains("4500 unchanged") || text.contains("unchanged)"));
+    // What was left out is counted: shown rows plus the note's count are all entries.
+    let shown_rows = text
+        .lines()
+        .filter(|line| line.starts_with("| suite"))
+        .count();
+    let note = text
+        .lines()
+        .find(|line| line.contains("more entries are not shown"))
+        .expect("a truncation note");
+    let omitted: usize = note
+        .trim_start_matches('_')
+        .split(' ')
+        .next()
+        .and_then(|count| count.parse().ok())
+        .expect("the note starts with a count");
+    assert_eq!(shown_rows + omitted, 5_000, "{note}");
     assert!(text.starts_with(COMMENT_MARKER));
+    if let Ok(dir) = std::env::var("PERFGUARD_KEEP_MARKDOWN") {
+        std::fs::write(Path::new(&dir).join("5000.md"), &text).unwrap();
+    }
+}
+
+#[test]
+fn a_comment_whose_regressions_alone_overflow_still_fits_and_counts_the_rest() {
+    let mut comparison = mixed_comparison();
+    comparison.entries.clear();
+    for index in 0..5_000 {
+        comparison.entries.push(bench(
+            &format!("suite/regressed_benchmark_{index:05}"),
+            Verdict::Regressed,
+            1_000.0,
+            1.3,
+            "decided by the threshold rule",
+        ));
+    }
+    comparison.finish();
+    let text = render(Format::Markdown, &comparison);
+    assert!(text.len() < COMMENT_LIMIT_BYTES, "{} bytes", text.len());
+    let shown = text.lines().filter(|line| line.starts_with("| suite")).count();
+    assert!(shown > 100, "only {shown} regressions shown");
+    assert!(
+        text.contains(&format!("_{} more entries are not shown", 5_000 - shown)),
+        "the note does not count the regressions left out"
+    );
+    assert!(text.contains(&format!("({} regressed)", 5_000 - shown)));
+    assert!(text.contains("fail — 5000 regressed"), "the headline counts all");
 }
 
 #[test]
