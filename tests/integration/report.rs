@@ -313,7 +313,7 @@ const OWN_HTML: [&str; 5] = [
 
 #[test]
 fn hostile_names_are_escaped_in_markdown() {
-    use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+    use pulldown_cmark::{Event, Options, Parser, Tag};
 
     let text = render(Format::Markdown, &hostile_comparison());
     assert!(
