@@ -5,4 +5,6 @@ mod bad_input;
 mod gate;
 mod git;
 mod reader;
+mod report;
 mod util;
+mod workflows;
