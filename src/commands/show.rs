@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use crate::baselines::BaselineSet;
-use crate::report::units::format_ns;
+use crate::report::format_duration_ns as format_ns;
 use crate::stats;
 
 pub fn print(set: &BaselineSet, out: &mut dyn Write) -> io::Result<()> {
