@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
-    BaselineRecord, CheckOptions, CompareFiles, Global, Init, MeasureOptions, ReportTarget,
-    RunOptions,
+    BaselineRecord, CheckOptions, CompareFiles, Global, Init, MeasureOptions, RenderReport,
+    ReportTarget, RunOptions,
 };
 use crate::progress::Verbosity;
 use crate::report::Format;
@@ -106,6 +106,13 @@ pub enum Commands {
     Check {
         #[command(flatten)]
         measure: MeasureArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Render a stored comparison (perfguard.comparison.v1) in another format.
+    Report {
+        /// A comparison file, e.g. from `check --report json=comparison.json`.
+        comparison: PathBuf,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -214,6 +221,7 @@ pub enum Action {
     Show,
     Compare(CompareFiles),
     Check(CheckOptions),
+    Report(RenderReport),
     Init(Init),
 }
 
@@ -244,6 +252,11 @@ impl Cli {
             }),
             Commands::Check { measure, output } => Action::Check(CheckOptions {
                 measure: measure.into(),
+                format: output.format.into(),
+                reports: output.reports,
+            }),
+            Commands::Report { comparison, output } => Action::Report(RenderReport {
+                comparison,
                 format: output.format.into(),
                 reports: output.reports,
             }),

@@ -66,6 +66,12 @@ pub struct CompareFiles {
     pub reports: Vec<ReportTarget>,
 }
 
+pub struct RenderReport {
+    pub comparison: PathBuf,
+    pub format: Format,
+    pub reports: Vec<ReportTarget>,
+}
+
 pub struct CheckOptions {
     pub measure: MeasureOptions,
     pub format: Format,
@@ -327,6 +333,13 @@ pub fn show(global: &Global) -> Result<i32, Error> {
         }),
         _ => Ok(exit_codes::NO_REGRESSION),
     }
+}
+
+/// `perfguard report`: render a stored comparison; exits as the gate did.
+pub fn render_report(global: &Global, options: RenderReport) -> Result<i32, Error> {
+    let comparison = Comparison::read(&options.comparison)?;
+    emit(&comparison, options.format, &options.reports, global)?;
+    Ok(exit_code(&comparison))
 }
 
 pub fn init(global: &Global, options: Init) -> Result<i32, Error> {

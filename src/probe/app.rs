@@ -57,7 +57,9 @@ fn stop_group(group: i32) {
 
 /// Replace `{port}` and `{database_url}` in a template.
 pub fn expand(template: &str, port: u16, database_url: &str) -> String {
-    template.replace("{port}", &port.to_string()).replace("{database_url}", database_url)
+    template
+        .replace("{port}", &port.to_string())
+        .replace("{database_url}", database_url)
 }
 
 /// A free TCP port on the loopback interface.
@@ -77,7 +79,11 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
         }
         tail.push_back(String::from_utf8_lossy(&line).into_owned());
     }
-    if tail.is_empty() { String::from("(the log is empty)") } else { tail.into_iter().collect::<Vec<_>>().join("\n") }
+    if tail.is_empty() {
+        String::from("(the log is empty)")
+    } else {
+        tail.into_iter().collect::<Vec<_>>().join("\n")
+    }
 }
 
 /// A started application; stopped when dropped.
@@ -91,24 +97,44 @@ pub struct RunningApp {
 
 impl RunningApp {
     /// Start the app and wait until `ready` answers 2xx.
-    pub fn start(app: &App, working_dir: &Path, database_url: &str) -> Result<RunningApp, ProbeError> {
+    pub fn start(
+        app: &App,
+        working_dir: &Path,
+        database_url: &str,
+    ) -> Result<RunningApp, ProbeError> {
         install_interrupt_handler();
-        let port = free_port().map_err(|e| ProbeError::Io { what: "pick a free port".into(), source: e })?;
+        let port = free_port().map_err(|e| ProbeError::Io {
+            what: "pick a free port".into(),
+            source: e,
+        })?;
         let command_line = expand(&app.command, port, database_url);
         let words = shell_words::split(&command_line)
             .ok()
             .filter(|w| !w.is_empty())
-            .ok_or_else(|| ProbeError::BadCommand { command: app.command.clone() })?;
+            .ok_or_else(|| ProbeError::BadCommand {
+                command: app.command.clone(),
+            })?;
         let log_dir = tempfile::Builder::new()
             .prefix("perfguard-app-")
             .tempdir()
-            .map_err(|e| ProbeError::Io { what: "create the app log directory".into(), source: e })?;
+            .map_err(|e| ProbeError::Io {
+                what: "create the app log directory".into(),
+                source: e,
+            })?;
         let log_path = log_dir.path().join("app.log");
-        let log = std::fs::File::create(&log_path)
-            .map_err(|e| ProbeError::Io { what: format!("create {}", log_path.display()), source: e })?;
-        let log_err = log.try_clone().map_err(|e| ProbeError::Io { what: "open the app log".into(), source: e })?;
-        let env: BTreeMap<String, String> =
-            app.env.iter().map(|(k, v)| (k.clone(), expand(v, port, database_url))).collect();
+        let log = std::fs::File::create(&log_path).map_err(|e| ProbeError::Io {
+            what: format!("create {}", log_path.display()),
+            source: e,
+        })?;
+        let log_err = log.try_clone().map_err(|e| ProbeError::Io {
+            what: "open the app log".into(),
+            source: e,
+        })?;
+        let env: BTreeMap<String, String> = app
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), expand(v, port, database_url)))
+            .collect();
         let child = Command::new(&words[0])
             .args(&words[1..])
             .current_dir(working_dir)
@@ -118,12 +144,25 @@ impl RunningApp {
             .stderr(log_err)
             .process_group(0)
             .spawn()
-            .map_err(|source| ProbeError::AppNotFound { program: words[0].clone(), command: command_line.clone(), source })?;
+            .map_err(|source| ProbeError::AppNotFound {
+                program: words[0].clone(),
+                command: command_line.clone(),
+                source,
+            })?;
         if let Ok(mut groups) = RUNNING.lock() {
             groups.push(child.id() as i32);
         }
-        let mut running = RunningApp { child, port, log_path, _log_dir: log_dir, command: command_line };
-        running.wait_ready(&expand(&app.ready, port, database_url), app.startup_timeout.0)?;
+        let mut running = RunningApp {
+            child,
+            port,
+            log_path,
+            _log_dir: log_dir,
+            command: command_line,
+        };
+        running.wait_ready(
+            &expand(&app.ready, port, database_url),
+            app.startup_timeout.0,
+        )?;
         Ok(running)
     }
 
@@ -201,7 +240,13 @@ mod tests {
 
     #[test]
     fn templates_expand() {
-        assert_eq!(expand("http://127.0.0.1:{port}/health", 8080, ""), "http://127.0.0.1:8080/health");
-        assert_eq!(expand("{database_url}", 1, "postgres://x@127.0.0.1:5/db"), "postgres://x@127.0.0.1:5/db");
+        assert_eq!(
+            expand("http://127.0.0.1:{port}/health", 8080, ""),
+            "http://127.0.0.1:8080/health"
+        );
+        assert_eq!(
+            expand("{database_url}", 1, "postgres://x@127.0.0.1:5/db"),
+            "postgres://x@127.0.0.1:5/db"
+        );
     }
 }

@@ -25,11 +25,16 @@ pub fn parse_server_timing<'a>(values: impl IntoIterator<Item = &'a str>) -> Opt
                 continue;
             }
             for parameter in parts {
-                let Some((key, raw)) = parameter.split_once('=') else { continue };
+                let Some((key, raw)) = parameter.split_once('=') else {
+                    continue;
+                };
                 let raw = raw.trim().trim_matches('"');
                 let count = match key.trim().to_ascii_lowercase().as_str() {
                     "count" => raw.parse::<u64>().ok(),
-                    "desc" => raw.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()),
+                    "desc" => raw
+                        .split_whitespace()
+                        .next()
+                        .and_then(|n| n.parse::<u64>().ok()),
                     _ => None,
                 };
                 if let Some(count) = count {
@@ -55,13 +60,19 @@ mod tests {
     fn server_timing_forms() {
         assert_eq!(parse_server_timing(["db;desc=\"6 queries\""]), Some(6));
         assert_eq!(parse_server_timing(["db;count=6;dur=1.2"]), Some(6));
-        assert_eq!(parse_server_timing(["cache;dur=2, db;count=3", "db;count=1"]), Some(4));
+        assert_eq!(
+            parse_server_timing(["cache;dur=2, db;count=3", "db;count=1"]),
+            Some(4)
+        );
         assert_eq!(parse_server_timing(["app;dur=5"]), None);
     }
 
     #[test]
     fn statement_header() {
-        assert_eq!(parse_statement_header("48 SELECT 1 FROM t WHERE id = $1"), Some((48, "SELECT 1 FROM t WHERE id = $1")));
+        assert_eq!(
+            parse_statement_header("48 SELECT 1 FROM t WHERE id = $1"),
+            Some((48, "SELECT 1 FROM t WHERE id = $1"))
+        );
         assert_eq!(parse_statement_header("x SELECT"), None);
     }
 }
