@@ -98,6 +98,12 @@ pub struct ProbeResult {
     /// Strict fingerprints whose count differed between repeats (empty when stable).
     #[serde(default)]
     pub unstable: Vec<String>,
+    /// The probe's absolute budget (`max_queries`) when it was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_queries: Option<u64>,
+    /// Statements the probe may grow by (`allow`) when it was measured.
+    #[serde(default)]
+    pub allow: u64,
 }
 
 /// Everything one `perfguard run` measured.

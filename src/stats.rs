@@ -23,7 +23,9 @@
 //!
 //! A benchmark is `regressed` only when its Holm-adjusted p-value is below alpha
 //! *and* the estimated slowdown is above the practical threshold; `inconclusive`
-//! when its interval holds both "no change" and a threshold-sized change.
+//! when the estimate is beyond the threshold but not significant (it looks like a
+//! change, the noise cannot confirm it); `unchanged` when the estimate is within
+//! the threshold.
 
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
@@ -232,9 +234,8 @@ pub fn classify(change: &Change, adjusted_p: f64, threshold: f64, alpha: f64) ->
         TimingVerdict::Regressed
     } else if significant && change.ratio < 1.0 && change.ratio <= faster_limit {
         TimingVerdict::Improved
-    } else if (change.ratio_high >= slower_limit && change.ratio_low <= 1.0)
-        || (change.ratio_low <= faster_limit && change.ratio_high >= 1.0)
-    {
+    } else if change.ratio >= slower_limit || change.ratio <= faster_limit {
+        // Looks like a change beyond the threshold, but the noise cannot confirm it.
         TimingVerdict::Inconclusive
     } else {
         TimingVerdict::Unchanged
@@ -290,5 +291,53 @@ mod tests {
         let one = compare_runs(&runs[..1], &runs[..1], NoiseModel::default(), 0.95);
         let many = compare_runs(&runs, &runs[..1], NoiseModel::default(), 0.95);
         assert!(many.ratio_high - many.ratio_low > one.ratio_high - one.ratio_low);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn samples() -> impl Strategy<Value = Vec<f64>> {
+            prop::collection::vec(1.0f64..1e6, 5..60)
+        }
+
+        proptest! {
+            /// A uniformly slower sample is never reported as an improvement.
+            #[test]
+            fn uniformly_slower_is_never_improved(base in samples(), factor in 1.0f64..5.0, threshold in 0.0f64..0.5) {
+                let slower: Vec<f64> = base.iter().map(|t| t * factor).collect();
+                let change = compare_runs(&[summarize_run(&base)], &[summarize_run(&slower)], NoiseModel::default(), 0.95);
+                prop_assert!(change.ratio >= 1.0 - 1e-9);
+                prop_assert_ne!(classify(&change, change.p_value, threshold, 0.05), TimingVerdict::Improved);
+            }
+
+            /// Raising the threshold never turns `unchanged` into `regressed`.
+            #[test]
+            fn more_threshold_never_makes_a_regression(
+                base in samples(),
+                current in samples(),
+                low in 0.0f64..0.3,
+                extra in 0.0f64..0.3,
+            ) {
+                let change = compare_runs(&[summarize_run(&base)], &[summarize_run(&current)], NoiseModel::default(), 0.95);
+                let at_low = classify(&change, change.p_value, low, 0.05);
+                let at_high = classify(&change, change.p_value, low + extra, 0.05);
+                if at_low != TimingVerdict::Regressed {
+                    prop_assert_ne!(at_high, TimingVerdict::Regressed);
+                }
+            }
+
+            /// The interval always contains the estimate, and Holm never lowers a p-value.
+            #[test]
+            fn interval_contains_estimate_and_holm_is_conservative(base in samples(), current in samples()) {
+                let change = compare_runs(&[summarize_run(&base)], &[summarize_run(&current)], NoiseModel::default(), 0.95);
+                prop_assert!(change.ratio_low <= change.ratio && change.ratio <= change.ratio_high);
+                let ps = [change.p_value, 0.5, 0.01];
+                let adjusted = holm_adjust(&ps);
+                for (p, a) in ps.iter().zip(adjusted) {
+                    prop_assert!(a >= *p - 1e-15);
+                }
+            }
+        }
     }
 }

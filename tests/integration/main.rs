@@ -1,4 +1,10 @@
 //! perfguard's integration tests: one binary driving the real `perfguard`
 //! executable, with helpers in `util.rs`.
 
+mod bad_input;
+mod gate;
+mod git;
+mod reader;
+mod report;
 mod util;
+mod workflows;

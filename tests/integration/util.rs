@@ -1,15 +1,99 @@
-//! Shared helpers for the integration tests.
+//! Shared helpers for the integration tests: the perfguard binary, fixture
+//! projects copied into temporary directories, and small file helpers.
 
-use std::path::PathBuf;
+#![allow(dead_code)]
 
-/// The repository root (where Cargo.toml of perfguard lives).
-#[allow(dead_code)]
+use std::path::{Path, PathBuf};
+
+/// The repository root (where perfguard's Cargo.toml lives).
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// A `Command` for the perfguard binary built for these tests.
-#[allow(dead_code)]
 pub fn perfguard() -> assert_cmd::Command {
-    assert_cmd::Command::cargo_bin("perfguard").expect("perfguard binary is built")
+    let mut command =
+        assert_cmd::Command::cargo_bin("perfguard").expect("perfguard binary is built");
+    command
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("GITHUB_OUTPUT")
+        .env("NO_COLOR", "1");
+    command
+}
+
+/// One cargo target directory shared by every fixture crate the tests build, so
+/// criterion compiles once per test run.
+pub fn fixture_target_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fixture-target")
+}
+
+/// Copy a directory tree (skipping `target/` and `baselines/`).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "target" || name == "baselines" {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A project in a temporary directory with a perfguard.toml.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    /// An empty project.
+    pub fn empty() -> Project {
+        Project {
+            dir: tempfile::Builder::new()
+                .prefix("perfguard-test-")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+
+    /// A copy of `fixtures/<name>`.
+    pub fn fixture(name: &str) -> Project {
+        let project = Project::empty();
+        copy_tree(&repo_root().join("fixtures").join(name), project.path());
+        project
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, relative: &str, contents: &str) -> PathBuf {
+        let path = self.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    pub fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.path().join(relative)).unwrap()
+    }
+
+    /// perfguard running in this project, with fixture builds sharing one target dir.
+    pub fn perfguard(&self) -> assert_cmd::Command {
+        let mut command = perfguard();
+        command
+            .current_dir(self.path())
+            .env("CARGO_TARGET_DIR", fixture_target_dir());
+        command
+    }
+}
+
+/// The text of a command's output.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }

@@ -1,0 +1,267 @@
+//! The command line (clap derive), converted into the library's domain options.
+//! No clap type is used below this module.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::commands::{
+    BaselineRecord, CheckOptions, CompareFiles, Global, Init, MeasureOptions, RenderReport,
+    ReportTarget, RunOptions,
+};
+use crate::progress::Verbosity;
+use crate::report::Format;
+
+const EXIT_CODES: &str = "Exit codes:
+  0  no regression
+  1  regression found
+  2  perfguard could not decide (bad config or input, app failed to start,
+     database unreachable, benchmark crashed)";
+
+/// A performance-regression gate for CI: criterion benchmarks and per-endpoint
+/// database query counts, compared with stored baselines.
+#[derive(Debug, Parser)]
+#[command(name = "perfguard", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Commands,
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Path of the configuration file.
+    #[arg(
+        long,
+        global = true,
+        default_value = "perfguard.toml",
+        value_name = "PATH"
+    )]
+    pub config: PathBuf,
+    /// When to colour the output (NO_COLOR is honoured with `auto`).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Print the measured commands' own output too.
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+    /// Print only the verdict.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Text,
+    Json,
+    Markdown,
+    Junit,
+    Github,
+    Html,
+}
+
+impl From<FormatArg> for Format {
+    fn from(value: FormatArg) -> Format {
+        match value {
+            FormatArg::Text => Format::Text,
+            FormatArg::Json => Format::Json,
+            FormatArg::Markdown => Format::Markdown,
+            FormatArg::Junit => Format::Junit,
+            FormatArg::Github => Format::Github,
+            FormatArg::Html => Format::Html,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Measure the working tree and write Results (perfguard.results.v1).
+    Run {
+        #[command(flatten)]
+        measure: MeasureArgs,
+        /// Where to write the results; `-` for stdout.
+        #[arg(long, default_value = "perfguard-results.json", value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Record or inspect the stored baselines.
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
+    /// Compare two files and exit as the gate would.
+    Compare {
+        /// A baselines folder, a baseline file, or a results file.
+        baseline: PathBuf,
+        /// A results file from `perfguard run`.
+        results: PathBuf,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// The gate: measure, compare against the baselines, report, exit 0/1/2.
+    Check {
+        #[command(flatten)]
+        measure: MeasureArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Render a stored comparison (perfguard.comparison.v1) in another format.
+    Report {
+        /// A comparison file, e.g. from `check --report json=comparison.json`.
+        comparison: PathBuf,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Write a commented perfguard.toml, baselines/ and a workflow for this project.
+    Init {
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Measure and write baselines/ (each file atomically).
+    Record {
+        #[command(flatten)]
+        measure: MeasureArgs,
+        /// Add the new runs to the runs already stored, so the baseline learns
+        /// this machine's run-to-run variance.
+        #[arg(long)]
+        append: bool,
+    },
+    /// Print what the baselines hold, their commit and machine.
+    Show,
+}
+
+#[derive(Debug, Args)]
+pub struct MeasureArgs {
+    /// Runs of each bench suite (more runs: a sharper verdict, a longer wait).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub runs: u32,
+    /// Only measure suites and probes whose name matches this glob.
+    #[arg(long, value_name = "GLOB")]
+    pub only: Option<String>,
+    /// Skip the benchmarks (probes only).
+    #[arg(long, conflicts_with = "no_probes")]
+    pub no_benches: bool,
+    /// Skip the probes (benchmarks only).
+    #[arg(long)]
+    pub no_probes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Format of the report printed on stdout.
+    #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+    pub format: FormatArg,
+    /// Also write a report: FORMAT=PATH (repeatable; PATH `-` is stdout).
+    #[arg(long = "report", value_name = "FORMAT=PATH", value_parser = parse_report_target)]
+    pub reports: Vec<ReportTarget>,
+}
+
+fn parse_report_target(text: &str) -> Result<ReportTarget, String> {
+    let (format, path) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected FORMAT=PATH, e.g. markdown=report.md"))?;
+    let format = FormatArg::from_str(format, true).map_err(|_| {
+        format!("{format:?} is not a format; use text, json, markdown, junit, github or html")
+    })?;
+    Ok(ReportTarget {
+        format: format.into(),
+        path: PathBuf::from(path),
+    })
+}
+
+impl GlobalArgs {
+    fn into_global(self) -> Global {
+        let color = match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::IsTerminal::is_terminal(&std::io::stdout())
+            }
+        };
+        let verbosity = if self.quiet {
+            Verbosity::Quiet
+        } else if self.verbose {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        };
+        Global {
+            config: self.config,
+            color,
+            verbosity,
+        }
+    }
+}
+
+impl From<MeasureArgs> for MeasureOptions {
+    fn from(args: MeasureArgs) -> MeasureOptions {
+        MeasureOptions {
+            runs: args.runs,
+            only: args.only,
+            benches: !args.no_benches,
+            probes: !args.no_probes,
+        }
+    }
+}
+
+/// What the binary should do, in domain terms.
+pub enum Action {
+    Run(RunOptions),
+    Record(BaselineRecord),
+    Show,
+    Compare(CompareFiles),
+    Check(CheckOptions),
+    Report(RenderReport),
+    Init(Init),
+}
+
+impl Cli {
+    pub fn into_action(self) -> (Global, Action) {
+        let global = self.global.into_global();
+        let action = match self.command {
+            Commands::Run { measure, out } => Action::Run(RunOptions {
+                measure: measure.into(),
+                out,
+            }),
+            Commands::Baseline(BaselineCommand::Record { measure, append }) => {
+                Action::Record(BaselineRecord {
+                    measure: measure.into(),
+                    append,
+                })
+            }
+            Commands::Baseline(BaselineCommand::Show) => Action::Show,
+            Commands::Compare {
+                baseline,
+                results,
+                output,
+            } => Action::Compare(CompareFiles {
+                baseline,
+                results,
+                format: output.format.into(),
+                reports: output.reports,
+            }),
+            Commands::Check { measure, output } => Action::Check(CheckOptions {
+                measure: measure.into(),
+                format: output.format.into(),
+                reports: output.reports,
+            }),
+            Commands::Report { comparison, output } => Action::Report(RenderReport {
+                comparison,
+                format: output.format.into(),
+                reports: output.reports,
+            }),
+            Commands::Init { force } => Action::Init(Init { force }),
+        };
+        (global, action)
+    }
+}

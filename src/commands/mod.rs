@@ -1,0 +1,347 @@
+//! The commands: `run`, `baseline record`, `baseline show`, `compare`, `check`
+//! and `init`, each taking domain options (never clap types) and returning the
+//! exit code the gate should end with.
+
+mod check;
+mod init;
+mod show;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub use check::{check, compare_files};
+pub use init::Init;
+
+use crate::baselines::{self, BaselineError};
+use crate::bench::{self, BenchError};
+use crate::compare::CompareOptions;
+use crate::comparison::{Comparison, Outcome};
+use crate::config::{self, ConfigError, LoadedConfig};
+use crate::exit_codes;
+use crate::progress::{Progress, Verbosity};
+use crate::report::{self, Format, ReportOptions};
+use crate::results::{BenchResult, FileError, Results};
+use crate::stats::NoiseModel;
+
+/// Options shared by every command.
+#[derive(Clone, Debug)]
+pub struct Global {
+    pub config: PathBuf,
+    pub color: bool,
+    pub verbosity: Verbosity,
+}
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct MeasureOptions {
+    pub runs: u32,
+    pub only: Option<String>,
+    pub benches: bool,
+    pub probes: bool,
+}
+
+/// A report written besides stdout.
+#[derive(Clone, Debug)]
+pub struct ReportTarget {
+    pub format: Format,
+    /// `-` is stdout.
+    pub path: PathBuf,
+}
+
+pub struct RunOptions {
+    pub measure: MeasureOptions,
+    pub out: PathBuf,
+}
+
+pub struct BaselineRecord {
+    pub measure: MeasureOptions,
+    pub append: bool,
+}
+
+pub struct CompareFiles {
+    pub baseline: PathBuf,
+    pub results: PathBuf,
+    pub format: Format,
+    pub reports: Vec<ReportTarget>,
+}
+
+pub struct RenderReport {
+    pub comparison: PathBuf,
+    pub format: Format,
+    pub reports: Vec<ReportTarget>,
+}
+
+pub struct CheckOptions {
+    pub measure: MeasureOptions,
+    pub format: Format,
+    pub reports: Vec<ReportTarget>,
+}
+
+/// Everything that makes perfguard unable to decide (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Bench(#[from] BenchError),
+    #[error(transparent)]
+    Baseline(#[from] BaselineError),
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error(
+        "benchmark {id:?} is measured by both suites {first:?} and {second:?}; give it a unique name"
+    )]
+    DuplicateBenchmark {
+        id: String,
+        first: String,
+        second: String,
+    },
+    #[error("--only {pattern:?} is not a valid glob: {message}")]
+    BadGlob { pattern: String, message: String },
+    #[error("--only {pattern:?} matches no [[bench]] suite or [[probe]] in {config}")]
+    NothingSelected { pattern: String, config: String },
+    #[error("{path}: cannot write the report: {source}")]
+    Report {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Usage(String),
+}
+
+fn selector(pattern: &Option<String>) -> Result<Option<globset::GlobMatcher>, Error> {
+    pattern
+        .as_ref()
+        .map(|p| {
+            globset::Glob::new(p)
+                .map(|g| g.compile_matcher())
+                .map_err(|e| Error::BadGlob {
+                    pattern: p.clone(),
+                    message: e.to_string(),
+                })
+        })
+        .transpose()
+}
+
+/// Measure the configured suites (and probes) in `working_dir`.
+pub fn measure(
+    loaded: &LoadedConfig,
+    working_dir: &Path,
+    options: &MeasureOptions,
+    progress: &Progress,
+) -> Result<Results, Error> {
+    let revision = crate::revision::current(working_dir);
+    let mut results = Results::new(revision, crate::machine::current());
+    let only = selector(&options.only)?;
+    let selected = |name: &str| only.as_ref().is_none_or(|m| m.is_match(name));
+    let suites: Vec<_> = loaded
+        .config
+        .bench
+        .iter()
+        .filter(|s| options.benches && selected(&s.name))
+        .collect();
+    if let Some(pattern) = &options.only {
+        let probes_selected =
+            options.probes && loaded.config.probe.iter().any(|p| selected(&p.name));
+        if suites.is_empty() && !probes_selected {
+            return Err(Error::NothingSelected {
+                pattern: pattern.clone(),
+                config: loaded.path.display().to_string(),
+            });
+        }
+    }
+    let mut owner: BTreeMap<String, String> = BTreeMap::new();
+    for round in 0..options.runs {
+        for suite in &suites {
+            if options.runs > 1 {
+                progress.status(&format!("run {} of {}", round + 1, options.runs));
+            }
+            let runs = bench::run_suite(suite, working_dir, &[], progress)?;
+            for (id, run) in runs {
+                if let Some(first) = owner.get(&id).filter(|first| **first != suite.name) {
+                    return Err(Error::DuplicateBenchmark {
+                        id,
+                        first: first.clone(),
+                        second: suite.name.clone(),
+                    });
+                }
+                owner.insert(id.clone(), suite.name.clone());
+                results
+                    .benches
+                    .entry(id)
+                    .or_insert_with(|| BenchResult {
+                        suite: suite.name.clone(),
+                        runs: Vec::new(),
+                    })
+                    .runs
+                    .push(run);
+            }
+        }
+    }
+    Ok(results)
+}
+
+/// Compare options from the configuration.
+pub fn compare_options(loaded: &LoadedConfig) -> CompareOptions {
+    let gate = &loaded.config.gate;
+    CompareOptions {
+        suite_thresholds: loaded
+            .config
+            .bench
+            .iter()
+            .filter_map(|b| b.threshold.map(|t| (b.name.clone(), t.0)))
+            .collect(),
+        default_threshold: gate.threshold.0,
+        alpha: gate.alpha,
+        noise: NoiseModel {
+            run_sd_log: gate.noise.0,
+            ..NoiseModel::default()
+        },
+        confidence: 0.95,
+    }
+}
+
+fn report_options(global: &Global) -> ReportOptions {
+    ReportOptions {
+        color: global.color,
+        github_step_summary: std::env::var_os("GITHUB_STEP_SUMMARY")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+        github_output: std::env::var_os("GITHUB_OUTPUT")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+    }
+}
+
+/// Write a report to stdout (a broken pipe is not an error).
+fn to_stdout(
+    format: Format,
+    comparison: &Comparison,
+    options: &ReportOptions,
+) -> Result<(), Error> {
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    match report::render(format, comparison, options, &mut lock).and_then(|_| lock.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Report {
+            path: "-".into(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Print the main report and write every `--report` target.
+pub fn emit(
+    comparison: &Comparison,
+    format: Format,
+    reports: &[ReportTarget],
+    global: &Global,
+) -> Result<(), Error> {
+    let options = report_options(global);
+    if global.verbosity != Verbosity::Quiet || format != Format::Text {
+        to_stdout(format, comparison, &options)?;
+    }
+    for target in reports {
+        if target.path.as_os_str() == "-" {
+            to_stdout(target.format, comparison, &options)?;
+            continue;
+        }
+        let file_options = ReportOptions {
+            color: false,
+            ..options.clone()
+        };
+        let mut buffer = Vec::new();
+        report::render(target.format, comparison, &file_options, &mut buffer).map_err(
+            |source| Error::Report {
+                path: target.path.clone(),
+                source,
+            },
+        )?;
+        let text = String::from_utf8_lossy(&buffer);
+        crate::results::write_atomic(&target.path, &text)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn exit_code(comparison: &Comparison) -> i32 {
+    match comparison.outcome {
+        Outcome::Pass => exit_codes::NO_REGRESSION,
+        Outcome::Fail => exit_codes::REGRESSION,
+    }
+}
+
+pub(crate) fn load(global: &Global) -> Result<LoadedConfig, Error> {
+    Ok(config::load(&global.config)?)
+}
+
+pub fn run(global: &Global, options: RunOptions) -> Result<i32, Error> {
+    let loaded = load(global)?;
+    let progress = Progress::new(global.verbosity);
+    let results = measure(&loaded, &loaded.root, &options.measure, &progress)?;
+    drop(progress);
+    if options.out.as_os_str() == "-" {
+        print!("{}", crate::results::to_pretty_json(&results));
+    } else {
+        results.write(&options.out)?;
+        if global.verbosity != Verbosity::Quiet {
+            eprintln!("perfguard: wrote {}", options.out.display());
+        }
+    }
+    Ok(exit_codes::NO_REGRESSION)
+}
+
+pub fn record(global: &Global, options: BaselineRecord) -> Result<i32, Error> {
+    let loaded = load(global)?;
+    let dir = loaded.baselines_dir();
+    // Read what is there first: a corrupt baseline is an error, not silently replaced.
+    let existing = if options.append {
+        Some(baselines::read_dir(&dir)?.results)
+    } else {
+        None
+    };
+    let progress = Progress::new(global.verbosity);
+    let mut results = measure(&loaded, &loaded.root, &options.measure, &progress)?;
+    drop(progress);
+    if let Some(existing) = existing {
+        for (id, bench) in existing.benches {
+            if let Some(now) = results.benches.get_mut(&id) {
+                let mut runs = bench.runs;
+                runs.append(&mut now.runs);
+                now.runs = runs;
+            }
+        }
+    }
+    let written = baselines::write(&dir, &results)?;
+    if global.verbosity != Verbosity::Quiet {
+        for path in written {
+            eprintln!("perfguard: wrote {}", path.display());
+        }
+    }
+    Ok(exit_codes::NO_REGRESSION)
+}
+
+pub fn show(global: &Global) -> Result<i32, Error> {
+    let loaded = load(global)?;
+    let set = baselines::read_dir(&loaded.baselines_dir())?;
+    let mut out = std::io::stdout().lock();
+    match show::print(&set, &mut out) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Report {
+            path: "-".into(),
+            source: e,
+        }),
+        _ => Ok(exit_codes::NO_REGRESSION),
+    }
+}
+
+/// `perfguard report`: render a stored comparison; exits as the gate did.
+pub fn render_report(global: &Global, options: RenderReport) -> Result<i32, Error> {
+    let comparison = Comparison::read(&options.comparison)?;
+    emit(&comparison, options.format, &options.reports, global)?;
+    Ok(exit_code(&comparison))
+}
+
+pub fn init(global: &Global, options: Init) -> Result<i32, Error> {
+    init::run(global, options)
+}

@@ -1,0 +1,79 @@
+//! `perfguard baseline show`: what the baselines hold, their commit and machine.
+
+use std::io::{self, Write};
+
+use crate::baselines::BaselineSet;
+use crate::report::format_duration_ns as format_ns;
+use crate::stats;
+
+pub fn print(set: &BaselineSet, out: &mut dyn Write) -> io::Result<()> {
+    let results = &set.results;
+    let revision = &results.revision;
+    writeln!(out, "files:   {}", set.files.join(", "))?;
+    writeln!(
+        out,
+        "commit:  {}{}{}",
+        revision
+            .commit
+            .as_deref()
+            .unwrap_or("(not a git repository)"),
+        revision
+            .branch
+            .as_deref()
+            .map(|b| format!(" ({b})"))
+            .unwrap_or_default(),
+        if revision.dirty {
+            " with uncommitted changes"
+        } else {
+            ""
+        }
+    )?;
+    let machine = &results.machine;
+    writeln!(
+        out,
+        "machine: {}, {} cores, {}, {}",
+        machine.cpu_model, machine.cores, machine.os, machine.rustc
+    )?;
+    if !results.benches.is_empty() {
+        writeln!(
+            out,
+            "\n{:<48} {:<12} {:>5} {:>8} {:>12}",
+            "benchmark", "suite", "runs", "samples", "median"
+        )?;
+        for (id, bench) in &results.benches {
+            let samples: usize = bench.runs.iter().map(|r| r.per_iteration_ns.len()).sum();
+            let medians: Vec<f64> = bench
+                .runs
+                .iter()
+                .map(|r| stats::median_ns(&r.per_iteration_ns))
+                .collect();
+            writeln!(
+                out,
+                "{:<48} {:<12} {:>5} {:>8} {:>12}",
+                id,
+                bench.suite,
+                bench.runs.len(),
+                samples,
+                format_ns(stats::median_ns(&medians))
+            )?;
+        }
+    }
+    if !results.probes.is_empty() {
+        writeln!(
+            out,
+            "\n{:<24} {:<44} {:>10}",
+            "probe", "endpoint", "statements"
+        )?;
+        for (id, probe) in &results.probes {
+            writeln!(
+                out,
+                "{:<24} {:<44} {:>10}",
+                id, probe.endpoint, probe.total_statements
+            )?;
+            for (_, count) in &probe.statements {
+                writeln!(out, "    {:>4} x {}", count.count, count.readable)?;
+            }
+        }
+    }
+    Ok(())
+}

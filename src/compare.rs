@@ -1,0 +1,385 @@
+//! Compares a baseline with current results and produces the [`Comparison`]:
+//! timings through the statistics in [`crate::stats`], query counts exactly.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::comparison::{
+    BenchChange, COMPARISON_SCHEMA, Comparison, Entry, EntryKind, FingerprintDiff, Outcome,
+    ProbeChange, Side, TimingMode, Verdict,
+};
+use crate::results::{BenchResult, ProbeResult, Results};
+use crate::stats::{self, NoiseModel, RunSummary, TimingVerdict};
+
+/// A fingerprint that runs this many times in one request is marked N+1.
+pub const N_PLUS_ONE_COUNT: u64 = 5;
+
+/// Settings of one comparison.
+#[derive(Clone, Debug)]
+pub struct CompareOptions {
+    /// Practical threshold per suite (fraction); suites not listed use `default_threshold`.
+    pub suite_thresholds: BTreeMap<String, f64>,
+    pub default_threshold: f64,
+    /// Family-wise false-alarm rate across the compared benchmarks.
+    pub alpha: f64,
+    pub noise: NoiseModel,
+    /// Confidence level of the reported intervals.
+    pub confidence: f64,
+}
+
+impl Default for CompareOptions {
+    fn default() -> Self {
+        CompareOptions {
+            suite_thresholds: BTreeMap::new(),
+            default_threshold: 0.05,
+            alpha: 0.05,
+            noise: NoiseModel::default(),
+            confidence: 0.95,
+        }
+    }
+}
+
+impl CompareOptions {
+    pub fn threshold(&self, suite: &str) -> f64 {
+        self.suite_thresholds
+            .get(suite)
+            .copied()
+            .unwrap_or(self.default_threshold)
+    }
+}
+
+fn percent(ratio: f64) -> String {
+    format!("{:+.1}%", (ratio - 1.0) * 100.0)
+}
+
+/// Compare `current` against `baseline`.
+pub fn compare(
+    baseline: &Results,
+    baseline_source: &str,
+    current: &Results,
+    options: &CompareOptions,
+) -> Comparison {
+    let mut entries = compare_benches(&baseline.benches, &current.benches, options);
+    entries.extend(compare_probes(&baseline.probes, &current.probes));
+    let mut warnings = Vec::new();
+    if !current.probes.is_empty()
+        && !baseline.probes.is_empty()
+        && baseline.fingerprint_version != current.fingerprint_version
+    {
+        warnings.push(format!(
+            "the baseline's query fingerprints are version {} and these are version {}: per-fingerprint counts may not match; re-record the baseline",
+            baseline.fingerprint_version, current.fingerprint_version
+        ));
+    }
+    let mut comparison = Comparison {
+        schema: COMPARISON_SCHEMA.to_string(),
+        baseline: Side {
+            revision: baseline.revision.clone(),
+            machine: baseline.machine.clone(),
+            source: baseline_source.to_string(),
+        },
+        current: Side {
+            revision: current.revision.clone(),
+            machine: current.machine.clone(),
+            source: "measured".into(),
+        },
+        base_ref: None,
+        reproduce: None,
+        alpha: options.alpha,
+        entries,
+        warnings,
+        counts: BTreeMap::new(),
+        outcome: Outcome::Pass,
+    };
+    comparison.finish();
+    comparison
+}
+
+fn summaries(bench: &BenchResult) -> Vec<RunSummary> {
+    bench
+        .runs
+        .iter()
+        .map(|run| stats::summarize_run(&run.per_iteration_ns))
+        .collect()
+}
+
+fn median_of_runs(bench: &BenchResult) -> f64 {
+    let medians: Vec<f64> = bench
+        .runs
+        .iter()
+        .map(|r| stats::median_ns(&r.per_iteration_ns))
+        .collect();
+    stats::median_ns(&medians)
+}
+
+fn compare_benches(
+    baseline: &BTreeMap<String, BenchResult>,
+    current: &BTreeMap<String, BenchResult>,
+    options: &CompareOptions,
+) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    let mut measured = Vec::new();
+    let ids: BTreeSet<&String> = baseline.keys().chain(current.keys()).collect();
+    for id in ids {
+        match (baseline.get(id), current.get(id)) {
+            (Some(base), None) => entries.push(Entry {
+                id: id.clone(),
+                kind: EntryKind::Bench,
+                suite: base.suite.clone(),
+                verdict: Verdict::Missing,
+                rule: "in the baseline but not measured now (renamed or removed?); re-record the baselines if that is intended".into(),
+                bench: None,
+                probe: None,
+                accepted: None,
+            }),
+            (None, Some(now)) => entries.push(Entry {
+                id: id.clone(),
+                kind: EntryKind::Bench,
+                suite: now.suite.clone(),
+                verdict: Verdict::New,
+                rule: "measured now but not in the baseline; it is gated once a baseline holds it".into(),
+                bench: None,
+                probe: None,
+                accepted: None,
+            }),
+            (Some(base), Some(now)) => {
+                let change = stats::compare_runs(&summaries(base), &summaries(now), options.noise, options.confidence);
+                measured.push((id.clone(), now.suite.clone(), base, now, change));
+            }
+            (None, None) => unreachable!("the id came from one of the maps"),
+        }
+    }
+    let adjusted = stats::holm_adjust(&measured.iter().map(|m| m.4.p_value).collect::<Vec<_>>());
+    for ((id, suite, base, now, change), p_adjusted) in measured.into_iter().zip(adjusted) {
+        let threshold = options.threshold(&suite);
+        let timing = stats::classify(&change, p_adjusted, threshold, options.alpha);
+        let interval = format!(
+            "{} [{}, {}]",
+            percent(change.ratio),
+            percent(change.ratio_low),
+            percent(change.ratio_high)
+        );
+        let limit = format!("{:.1}%", threshold * 100.0);
+        let (verdict, rule) = match timing {
+            TimingVerdict::Regressed => (
+                Verdict::Regressed,
+                format!(
+                    "slower by {interval}: above the {limit} threshold and significant (Holm-adjusted p = {p_adjusted:.2e} < {})",
+                    options.alpha
+                ),
+            ),
+            TimingVerdict::Improved => (
+                Verdict::Improved,
+                format!(
+                    "faster by {interval}: beyond the {limit} threshold and significant (Holm-adjusted p = {p_adjusted:.2e})"
+                ),
+            ),
+            TimingVerdict::Inconclusive => (
+                Verdict::Inconclusive,
+                format!(
+                    "{interval}: the interval holds both no change and a {limit} change; too noisy to tell (record more baseline runs or use --paired)"
+                ),
+            ),
+            TimingVerdict::Unchanged => (
+                Verdict::Unchanged,
+                format!("{interval}: no change beyond the {limit} threshold"),
+            ),
+        };
+        entries.push(Entry {
+            id,
+            kind: EntryKind::Bench,
+            suite,
+            verdict,
+            rule,
+            bench: Some(BenchChange {
+                mode: TimingMode::Stored,
+                baseline_ns: median_of_runs(base),
+                current_ns: median_of_runs(now),
+                ratio: change.ratio,
+                ratio_low: change.ratio_low,
+                ratio_high: change.ratio_high,
+                confidence: options.confidence,
+                p_value: change.p_value,
+                p_adjusted,
+                threshold,
+                baseline_runs: base.runs.len(),
+                current_runs: now.runs.len(),
+                baseline_samples_ns: base.runs[0].per_iteration_ns.clone(),
+                current_samples_ns: now.runs[0].per_iteration_ns.clone(),
+                confirmed: None,
+            }),
+            probe: None,
+            accepted: None,
+        });
+    }
+    entries
+}
+
+/// Per-fingerprint counts before and after, every fingerprint of either side.
+fn fingerprint_diffs(base: Option<&ProbeResult>, now: &ProbeResult) -> Vec<FingerprintDiff> {
+    let empty = BTreeMap::new();
+    let before = base.map(|b| &b.statements).unwrap_or(&empty);
+    let keys: BTreeSet<&String> = before.keys().chain(now.statements.keys()).collect();
+    let mut diffs: Vec<FingerprintDiff> = keys
+        .into_iter()
+        .map(|key| {
+            let old = before.get(key);
+            let new = now.statements.get(key);
+            let after = new.map_or(0, |c| c.count);
+            FingerprintDiff {
+                fingerprint: key.clone(),
+                readable: new.or(old).map(|c| c.readable.clone()).unwrap_or_default(),
+                before: old.map_or(0, |c| c.count),
+                after,
+                n_plus_one: after >= N_PLUS_ONE_COUNT,
+            }
+        })
+        .collect();
+    diffs.sort_by(|a, b| {
+        let growth = |d: &FingerprintDiff| d.after as i64 - d.before as i64;
+        growth(b)
+            .cmp(&growth(a))
+            .then_with(|| a.fingerprint.cmp(&b.fingerprint))
+    });
+    diffs
+}
+
+fn excluded_total(probe: &ProbeResult) -> u64 {
+    probe.excluded.values().map(|c| c.count).sum()
+}
+
+fn describe(diff: &FingerprintDiff) -> String {
+    let marker = if diff.n_plus_one { " (N+1)" } else { "" };
+    format!(
+        "`{}` {} -> {}{marker}",
+        diff.readable, diff.before, diff.after
+    )
+}
+
+fn compare_probes(
+    baseline: &BTreeMap<String, ProbeResult>,
+    current: &BTreeMap<String, ProbeResult>,
+) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    let ids: BTreeSet<&String> = baseline.keys().chain(current.keys()).collect();
+    for id in ids {
+        let base = baseline.get(id);
+        let Some(now) = current.get(id) else {
+            let base = base.expect("the id came from one of the maps");
+            entries.push(Entry {
+                id: id.clone(),
+                kind: EntryKind::Probe,
+                suite: "probes".into(),
+                verdict: Verdict::Missing,
+                rule: "in the baseline but not probed now (renamed or removed?); re-record the baselines if that is intended".into(),
+                bench: None,
+                probe: Some(ProbeChange {
+                    endpoint: base.endpoint.clone(),
+                    baseline_total: Some(base.total_statements),
+                    current_total: None,
+                    max_queries: base.max_queries,
+                    allow: base.allow,
+                    changed: Vec::new(),
+                    unstable: Vec::new(),
+                    excluded_before: excluded_total(base),
+                    excluded_after: 0,
+                    fingerprints: Vec::new(),
+                }),
+                accepted: None,
+            });
+            continue;
+        };
+        let fingerprints = fingerprint_diffs(base, now);
+        let changed: Vec<FingerprintDiff> = fingerprints
+            .iter()
+            .filter(|d| d.before != d.after)
+            .cloned()
+            .collect();
+        let allow = now.allow;
+        let (verdict, rule) = probe_verdict(base, now, &changed, allow);
+        entries.push(Entry {
+            id: id.clone(),
+            kind: EntryKind::Probe,
+            suite: "probes".into(),
+            verdict,
+            rule,
+            bench: None,
+            probe: Some(ProbeChange {
+                endpoint: now.endpoint.clone(),
+                baseline_total: base.map(|b| b.total_statements),
+                current_total: Some(now.total_statements),
+                max_queries: now.max_queries,
+                allow,
+                changed,
+                unstable: now.unstable.clone(),
+                excluded_before: base.map_or(0, excluded_total),
+                excluded_after: excluded_total(now),
+                fingerprints,
+            }),
+            accepted: None,
+        });
+    }
+    entries
+}
+
+fn probe_verdict(
+    base: Option<&ProbeResult>,
+    now: &ProbeResult,
+    changed: &[FingerprintDiff],
+    allow: u64,
+) -> (Verdict, String) {
+    let total = now.total_statements;
+    if let Some(budget) = now.max_queries.filter(|budget| total > *budget) {
+        return (
+            Verdict::Regressed,
+            format!("{total} statements exceed the budget max_queries = {budget}"),
+        );
+    }
+    if !now.unstable.is_empty() {
+        return (
+            Verdict::Inconclusive,
+            format!(
+                "statement counts differed between repeats ({:?}) for {}; the endpoint is not deterministic",
+                now.repeat_totals,
+                now.unstable.join(", ")
+            ),
+        );
+    }
+    let Some(base) = base else {
+        return (
+            Verdict::New,
+            format!("{total} statements; not in the baseline yet"),
+        );
+    };
+    let before = base.total_statements;
+    let grown: Vec<&FingerprintDiff> = changed
+        .iter()
+        .filter(|d| d.after > d.before + allow)
+        .collect();
+    let allowance = if allow > 0 {
+        format!(" (allow = {allow})")
+    } else {
+        String::new()
+    };
+    if total > before + allow || !grown.is_empty() {
+        let details: Vec<String> = grown.iter().map(|d| describe(d)).collect();
+        let mut rule = format!("statements {before} -> {total}{allowance}");
+        if !details.is_empty() {
+            rule.push_str(&format!(": {}", details.join(", ")));
+        }
+        return (Verdict::Regressed, rule);
+    }
+    if total < before {
+        return (Verdict::Improved, format!("statements {before} -> {total}"));
+    }
+    if changed.is_empty() {
+        (
+            Verdict::Unchanged,
+            format!("statements {before} -> {total}, every fingerprint the same"),
+        )
+    } else {
+        (
+            Verdict::Unchanged,
+            format!("statements {before} -> {total} within allow = {allow}"),
+        )
+    }
+}

@@ -1,0 +1,512 @@
+//! `perfguard.toml`: the gate's configuration, loaded with serde and toml.
+//! Unknown keys, wrong types, bad durations and bad percentages are errors that
+//! name the file, line, column and key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// A practical threshold such as `"5%"`, stored as a fraction (0.05).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Percent(pub f64);
+
+impl<'de> Deserialize<'de> for Percent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        parse_percent(&text)
+            .map(Percent)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}%", (self.0 * 1000.0).round() / 10.0)
+    }
+}
+
+/// Parse `"5%"` or `"2.5%"` into 0.05 / 0.025.
+pub fn parse_percent(text: &str) -> Result<f64, String> {
+    let number = text.trim().strip_suffix('%').ok_or_else(|| {
+        format!("invalid percentage {text:?}: write it with a % sign, e.g. \"5%\"")
+    })?;
+    let value: f64 = number.trim().parse().map_err(|_| {
+        format!("invalid percentage {text:?}: expected a number before %, e.g. \"5%\"")
+    })?;
+    if !value.is_finite() || value < 0.0 || value >= 1000.0 {
+        return Err(format!(
+            "invalid percentage {text:?}: must be between 0% and 1000%"
+        ));
+    }
+    Ok(value / 100.0)
+}
+
+/// A duration such as `"90s"` or `"250ms"`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(&text)
+            .map(HumanDuration)
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "invalid duration {text:?} ({e}); write e.g. \"90s\" or \"250ms\""
+                ))
+            })
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub gate: Gate,
+    #[serde(default)]
+    pub bench: Vec<BenchSuite>,
+    pub app: Option<App>,
+    pub database: Option<Database>,
+    #[serde(default)]
+    pub probes: ProbeSettings,
+    #[serde(default)]
+    pub probe: Vec<Probe>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Gate {
+    /// Baselines folder, relative to the directory of perfguard.toml.
+    pub baselines: PathBuf,
+    /// The ref baselines and paired runs come from.
+    pub base_ref: String,
+    /// Smallest timing change that can fail the gate.
+    pub threshold: Percent,
+    /// Family-wise false-alarm rate across the compared benchmarks.
+    pub alpha: f64,
+    /// Expected run-to-run noise of a benchmark on this machine, used when the
+    /// baseline holds few runs (see the statistics section of the README).
+    pub noise: Percent,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate {
+            baselines: PathBuf::from("baselines"),
+            base_ref: "origin/main".to_string(),
+            threshold: Percent(0.05),
+            alpha: 0.05,
+            noise: Percent(0.02),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BenchSuite {
+    pub name: String,
+    pub command: String,
+    pub threshold: Option<Percent>,
+    /// Let criterion draw its plots (off by default: they cost a third of the run).
+    #[serde(default)]
+    pub plots: bool,
+    /// Extra environment for the bench command.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    pub command: String,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    pub ready: String,
+    #[serde(default = "default_startup_timeout")]
+    pub startup_timeout: HumanDuration,
+}
+
+fn default_startup_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(90))
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DatabaseKind {
+    Postgres,
+    Mysql,
+    None,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    pub kind: DatabaseKind,
+    pub url: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeSettings {
+    /// Measured repeats after the warm-up request.
+    pub repeat: u32,
+    /// How long the database connection must be silent before a request is over.
+    pub quiet_period: HumanDuration,
+    /// Statement classes left out of the count (still reported): `transaction`, `set`, `ping`.
+    pub exclude: Vec<String>,
+    /// Timeout of one HTTP request.
+    pub request_timeout: HumanDuration,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        ProbeSettings {
+            repeat: 3,
+            quiet_period: HumanDuration(Duration::from_millis(100)),
+            exclude: vec!["transaction".into(), "set".into(), "ping".into()],
+            request_timeout: HumanDuration(Duration::from_secs(30)),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    pub name: String,
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub path: String,
+    /// Request body (sent as JSON unless a content-type header says otherwise).
+    pub body: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub max_queries: Option<u64>,
+    /// Statements a probe may grow by before it counts as a regression.
+    #[serde(default)]
+    pub allow: u64,
+    #[serde(default = "default_count")]
+    pub count: String,
+    /// Expected HTTP status; default: any 2xx.
+    pub expect_status: Option<u16>,
+}
+
+fn default_method() -> String {
+    "GET".to_string()
+}
+
+fn default_count() -> String {
+    "proxy".to_string()
+}
+
+/// A loaded configuration and where it came from.
+#[derive(Clone, Debug)]
+pub struct LoadedConfig {
+    pub config: Config,
+    pub path: PathBuf,
+    /// Directory of the config file: commands run here, `baselines` is relative to it.
+    pub root: PathBuf,
+}
+
+impl LoadedConfig {
+    pub fn baselines_dir(&self) -> PathBuf {
+        self.root.join(&self.config.gate.baselines)
+    }
+
+    /// The threshold that applies to a suite.
+    pub fn threshold_for(&self, suite: &str) -> f64 {
+        self.config
+            .bench
+            .iter()
+            .find(|b| b.name == suite)
+            .and_then(|b| b.threshold)
+            .unwrap_or(self.config.gate.threshold)
+            .0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "{path}: cannot read the configuration: {source}; create one with `perfguard init` or pass --config PATH"
+    )]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// Line and column (1-based) of a byte offset.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, column)
+}
+
+/// Parse configuration text; `path` is only used in messages.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let config: Config = toml::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .span()
+            .map(|s| line_column(text, s.start))
+            .unwrap_or((1, 1));
+        let key = e
+            .span()
+            .map(|s| text[s].trim().to_string())
+            .unwrap_or_default();
+        ConfigError::Parse {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: describe_toml_error(e.message(), &key),
+        }
+    })?;
+    validate(path, &config)?;
+    Ok(config)
+}
+
+/// Turn toml's message into one that names the key and suggests a fix.
+fn describe_toml_error(message: &str, key: &str) -> String {
+    let message = message.trim();
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let field = rest.split('`').next().unwrap_or_default();
+        let expected: Vec<&str> = rest
+            .split("expected")
+            .nth(1)
+            .unwrap_or("")
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .collect();
+        let suggestion = expected
+            .iter()
+            .map(|candidate| (edit_distance(field, candidate), *candidate))
+            .filter(|(distance, _)| *distance <= 2)
+            .min()
+            .map(|(_, candidate)| format!(" (did you mean {candidate:?}?)"))
+            .unwrap_or_default();
+        return format!(
+            "unknown key {field:?}{suggestion}; valid keys here: {}",
+            if expected.is_empty() {
+                "none".to_string()
+            } else {
+                expected.join(", ")
+            }
+        );
+    }
+    if key.is_empty() {
+        message.to_string()
+    } else {
+        format!("{message} (at `{key}`)")
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b_chars: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b_chars.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b_chars.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            current.push(
+                (previous[j] + cost)
+                    .min(previous[j + 1] + 1)
+                    .min(current[j] + 1),
+            );
+        }
+        previous = current;
+    }
+    previous[b_chars.len()]
+}
+
+fn validate(path: &Path, config: &Config) -> Result<(), ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for suite in &config.bench {
+        if suite.name.is_empty() || suite.name.contains(['/', '\\']) || suite.name == "probes" {
+            return Err(invalid(format!(
+                "[[bench]] name {:?} cannot be a file name under baselines/; use letters, digits, - and _",
+                suite.name
+            )));
+        }
+        if !seen.insert(suite.name.clone()) {
+            return Err(invalid(format!(
+                "[[bench]] name {:?} is used twice; suite names must be unique",
+                suite.name
+            )));
+        }
+        if shell_words::split(&suite.command)
+            .map(|w| w.is_empty())
+            .unwrap_or(true)
+        {
+            return Err(invalid(format!(
+                "[[bench]] {:?}: command {:?} is empty or has unbalanced quotes",
+                suite.name, suite.command
+            )));
+        }
+    }
+    if !(config.gate.alpha > 0.0 && config.gate.alpha < 1.0) {
+        return Err(invalid(format!(
+            "[gate] alpha = {} must be between 0 and 1 (e.g. 0.05)",
+            config.gate.alpha
+        )));
+    }
+    let mut probe_names = std::collections::BTreeSet::new();
+    for probe in &config.probe {
+        if !probe_names.insert(probe.name.clone()) {
+            return Err(invalid(format!(
+                "[[probe]] name {:?} is used twice; probe names must be unique",
+                probe.name
+            )));
+        }
+        if !probe.path.starts_with('/') {
+            return Err(invalid(format!(
+                "[[probe]] {:?}: path {:?} must start with /",
+                probe.name, probe.path
+            )));
+        }
+        if probe.count != "proxy"
+            && probe.count != "server-timing"
+            && !probe.count.starts_with("header:")
+        {
+            return Err(invalid(format!(
+                "[[probe]] {:?}: count = {:?} is not one of \"proxy\", \"header:NAME\", \"server-timing\"",
+                probe.name, probe.count
+            )));
+        }
+    }
+    if !config.probe.is_empty() && config.app.is_none() {
+        return Err(invalid(
+            "[[probe]] entries need an [app] section saying how to start the application"
+                .to_string(),
+        ));
+    }
+    let needs_proxy = config.probe.iter().any(|p| p.count == "proxy");
+    let kind = config
+        .database
+        .as_ref()
+        .map(|d| d.kind)
+        .unwrap_or(DatabaseKind::None);
+    if needs_proxy
+        && (kind == DatabaseKind::None
+            || config
+                .database
+                .as_ref()
+                .and_then(|d| d.url.as_ref())
+                .is_none())
+    {
+        return Err(invalid(
+            "probes with count = \"proxy\" need [database] kind = \"postgres\" or \"mysql\" and a url; use count = \"header:NAME\" when there is no database to watch".to_string(),
+        ));
+    }
+    for class in &config.probes.exclude {
+        if !["transaction", "set", "ping"].contains(&class.as_str()) {
+            return Err(invalid(format!(
+                "[probes] exclude: unknown class {class:?}; use \"transaction\", \"set\" or \"ping\""
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Load `perfguard.toml` from a path.
+pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let config = parse(path, &text)?;
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let root = absolute
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    Ok(LoadedConfig {
+        config,
+        path: path.to_path_buf(),
+        root,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_err(text: &str) -> String {
+        parse(Path::new("perfguard.toml"), text)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let config = parse(
+            Path::new("p.toml"),
+            "[[bench]]\nname = \"core\"\ncommand = \"cargo bench\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.gate.threshold, Percent(0.05));
+        assert_eq!(config.gate.base_ref, "origin/main");
+        assert_eq!(config.bench[0].name, "core");
+    }
+
+    #[test]
+    fn unknown_key_names_line_column_and_suggests() {
+        let message = parse_err("[gate]\ntreshold = \"5%\"\n");
+        assert!(
+            message.starts_with("perfguard.toml:2:1: unknown key \"treshold\""),
+            "{message}"
+        );
+        assert!(message.contains("did you mean \"threshold\""), "{message}");
+    }
+
+    #[test]
+    fn bad_percentage_names_the_value() {
+        let message = parse_err("[gate]\nthreshold = \"five\"\n");
+        assert!(message.starts_with("perfguard.toml:2:13:"), "{message}");
+        assert!(message.contains("invalid percentage \"five\""), "{message}");
+    }
+
+    #[test]
+    fn bad_duration_names_the_value() {
+        let message =
+            parse_err("[app]\ncommand = \"x\"\nready = \"http://x\"\nstartup_timeout = \"soon\"\n");
+        assert!(message.contains(":4:"), "{message}");
+        assert!(message.contains("invalid duration \"soon\""), "{message}");
+    }
+
+    #[test]
+    fn wrong_type_is_reported() {
+        let message = parse_err("[[bench]]\nname = 3\ncommand = \"x\"\n");
+        assert!(message.starts_with("perfguard.toml:2:8:"), "{message}");
+    }
+
+    #[test]
+    fn percent_parsing() {
+        assert_eq!(parse_percent("5%").unwrap(), 0.05);
+        assert_eq!(parse_percent(" 2.5 %").unwrap(), 0.025);
+        assert!(parse_percent("5").is_err());
+        assert!(parse_percent("-1%").is_err());
+    }
+}
