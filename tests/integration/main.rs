@@ -6,5 +6,6 @@ mod gate;
 mod git;
 mod reader;
 mod report;
+mod shop_fixture;
 mod util;
 mod workflows;
