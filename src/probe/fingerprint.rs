@@ -287,13 +287,18 @@ impl VisitorMut for StrictRewriter {
     }
 }
 
-/// Shortens a strict AST for reports: projections and INSERT column lists become `...`.
+/// Shortens a strict AST for reports: projections of SELECTs with a FROM and
+/// INSERT column lists become `...`.
 struct ReadableRewriter;
 
 impl VisitorMut for ReadableRewriter {
     type Break = ();
 
     fn pre_visit_select(&mut self, select: &mut sqlparser::ast::Select) -> ControlFlow<()> {
+        if select.from.is_empty() {
+            // `SELECT pg_sleep(?)`: the projection is the whole statement.
+            return ControlFlow::Continue(());
+        }
         select.projection = vec![SelectItem::UnnamedExpr(Expr::Identifier(Ident::new("...")))];
         ControlFlow::Continue(())
     }

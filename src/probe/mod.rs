@@ -2,3 +2,4 @@
 //! SQL fingerprints that group the statements they see.
 
 pub mod fingerprint;
+pub mod proxy;

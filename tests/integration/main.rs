@@ -1,4 +1,5 @@
 //! perfguard's integration tests: one binary driving the real `perfguard`
 //! executable, with helpers in `util.rs`.
 
+mod proxy;
 mod util;

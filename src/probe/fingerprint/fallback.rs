@@ -121,7 +121,7 @@ fn collapse_lists(pieces: &[Piece]) -> Vec<Piece> {
     let mut out: Vec<Piece> = Vec::with_capacity(pieces.len());
     let mut index = 0;
     while index < pieces.len() {
-        if let Some(end) = placeholder_list_end(&pieces, index) {
+        if let Some(end) = placeholder_list_end(pieces, index) {
             let is_repeat = out.len() >= 4
                 && matches!(&out[out.len() - 1], Piece::Punct(p) if p == ",")
                 && out[out.len() - 4..out.len() - 1] == placeholder_list();

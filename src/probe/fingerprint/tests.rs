@@ -27,6 +27,12 @@ fn literals_become_placeholders() {
 }
 
 #[test]
+fn readable_form_keeps_the_projection_without_from() {
+    assert_eq!(pg("SELECT pg_sleep(2)").readable, "SELECT pg_sleep(?)");
+    assert_eq!(pg("SELECT a, b FROM t").readable, "SELECT ... FROM t");
+}
+
+#[test]
 fn dollar_placeholders_match_literals() {
     let with_placeholder = pg("SELECT * FROM products WHERE id = $1 LIMIT $2");
     let with_literal = pg("SELECT * FROM products WHERE id = 3 LIMIT 10");
