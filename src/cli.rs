@@ -116,6 +116,16 @@ pub enum Commands {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Run the counting proxy alone, printing each statement's fingerprint and a
+    /// running count per client connection (Ctrl-C stops it).
+    Proxy {
+        /// The database: postgres://host:port or mysql://host:port.
+        #[arg(long, value_name = "URL")]
+        upstream: String,
+        /// Address to listen on (default: 127.0.0.1 and a free port, printed).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// Write a commented perfguard.toml, baselines/ and a workflow for this project.
     Init {
         /// Overwrite existing files.
@@ -222,6 +232,10 @@ pub enum Action {
     Compare(CompareFiles),
     Check(CheckOptions),
     Report(RenderReport),
+    Proxy {
+        upstream: String,
+        listen: Option<std::net::SocketAddr>,
+    },
     Init(Init),
 }
 
@@ -260,6 +274,7 @@ impl Cli {
                 format: output.format.into(),
                 reports: output.reports,
             }),
+            Commands::Proxy { upstream, listen } => Action::Proxy { upstream, listen },
             Commands::Init { force } => Action::Init(Init { force }),
         };
         (global, action)

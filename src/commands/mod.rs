@@ -107,6 +107,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Probe(#[from] crate::probe::ProbeError),
+    #[error(transparent)]
+    Proxy(#[from] crate::probe::proxy::ProxyError),
     #[error("{0}")]
     Usage(String),
 }
@@ -179,6 +183,15 @@ pub fn measure(
                     .push(run);
             }
         }
+    }
+    let probes: Vec<_> = loaded
+        .config
+        .probe
+        .iter()
+        .filter(|p| options.probes && selected(&p.name))
+        .collect();
+    if !probes.is_empty() {
+        results.probes = crate::probe::runner::run_probes(loaded, &probes, working_dir, progress)?;
     }
     Ok(results)
 }
@@ -340,6 +353,12 @@ pub fn render_report(global: &Global, options: RenderReport) -> Result<i32, Erro
     let comparison = Comparison::read(&options.comparison)?;
     emit(&comparison, options.format, &options.reports, global)?;
     Ok(exit_code(&comparison))
+}
+
+/// `perfguard proxy`: the counting proxy alone, printing each statement.
+pub fn proxy(upstream: &str, listen: Option<std::net::SocketAddr>) -> Result<i32, Error> {
+    crate::probe::proxy::run_standalone(upstream, listen, std::io::stdout().lock())?;
+    Ok(exit_codes::NO_REGRESSION)
 }
 
 pub fn init(global: &Global, options: Init) -> Result<i32, Error> {

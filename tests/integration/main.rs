@@ -4,6 +4,7 @@
 mod bad_input;
 mod gate;
 mod git;
+mod proxy;
 mod reader;
 mod report;
 mod shop_fixture;
