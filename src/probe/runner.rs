@@ -152,7 +152,23 @@ pub fn run_probes(
         None => url.clone(),
     };
     progress.status(&format!("starting the application: {}", app_config.command));
-    let mut app = RunningApp::start(app_config, working_dir, &app_database_url)?;
+    let mut app = match RunningApp::start(app_config, working_dir, &app_database_url) {
+        Ok(app) => app,
+        Err(error) => {
+            // An app that cannot reach its database usually dies while starting:
+            // say that the database is the cause, and still show the app's log.
+            if let Some(proxy) = &proxy {
+                check_faults(&proxy.drain().faults, &url).map_err(|fault| match fault {
+                    ProbeError::Database { url, message } => ProbeError::Database {
+                        url,
+                        message: format!("{message}\n(the application then failed: {error})"),
+                    },
+                    other => other,
+                })?;
+            }
+            return Err(error);
+        }
+    };
     if let Some(proxy) = &proxy {
         // Statements the app ran while starting (migrations, seeding) are not a probe's.
         wait_quiet(proxy, config.probes.quiet_period.0, Instant::now());

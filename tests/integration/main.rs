@@ -2,8 +2,10 @@
 //! executable, with helpers in `util.rs`.
 
 mod bad_input;
+mod db;
 mod gate;
 mod git;
+mod probes;
 mod proxy;
 mod reader;
 mod report;
