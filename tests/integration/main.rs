@@ -10,5 +10,6 @@ mod proxy;
 mod reader;
 mod report;
 mod shop_fixture;
+mod shop_incident;
 mod util;
 mod workflows;
