@@ -438,9 +438,18 @@ fn closed_by_proxy(stream: &mut TcpStream) -> bool {
     }
 }
 
-/// Logs in over a raw socket (trust authentication) and waits for ReadyForQuery.
+/// Logs in over a raw socket (trust authentication) and waits for ReadyForQuery,
+/// after asking for GSS and TLS encryption (the proxy declines both with `N`).
 fn raw_login(proxy: &CountingProxy, database: &PgDatabase) -> TcpStream {
     let mut stream = TcpStream::connect(proxy.local_addr()).expect("connect");
+    for request_code in [80_877_104u32, 80_877_103] {
+        let mut request = 8u32.to_be_bytes().to_vec();
+        request.extend_from_slice(&request_code.to_be_bytes());
+        stream.write_all(&request).expect("encryption request");
+        let mut answer = [0u8; 1];
+        stream.read_exact(&mut answer).expect("answer");
+        assert_eq!(&answer, b"N", "encryption declined");
+    }
     let mut body = 196_608u32.to_be_bytes().to_vec();
     for (key, value) in [
         ("user", database.user.as_str()),
@@ -643,6 +652,118 @@ fn postgres_upstream_closing_mid_query_is_reported() {
         faults[0].message.contains("SELECT pg_sleep(?)"),
         "{}",
         faults[0].message
+    );
+}
+
+#[test]
+fn postgres_cancel_request_reaches_the_server_through_the_proxy() {
+    let Some(server) = server("PERFGUARD_TEST_POSTGRES_URL", POSTGRES_DEFAULT_URL) else {
+        return;
+    };
+    let database = PgDatabase::create(&server, "pg_proxy_cancel");
+    let proxy = database.proxy();
+    let direct = {
+        let (host, port) = server.host_port.rsplit_once(':').expect("host:port");
+        format!(
+            "host={host} port={port} user={} dbname=postgres",
+            server.user
+        )
+    };
+    runtime().block_on(async {
+        let client = connect(&database.config_through(&proxy)).await;
+        let pid: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .expect("pid")
+            .get(0);
+        let cancel_token = client.cancel_token();
+        let sleeper = tokio::spawn(async move {
+            let result = client.simple_query("SELECT pg_sleep(30)").await;
+            (result, client)
+        });
+        let admin = connect(&direct).await;
+        while admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active'",
+                &[&pid],
+            )
+            .await
+            .expect("activity")
+            .get::<_, i64>(0)
+            == 0
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The token connects to the proxy's address: the proxy forwards the CancelRequest.
+        cancel_token
+            .cancel_query(tokio_postgres::NoTls)
+            .await
+            .expect("cancel request sent");
+        let (result, client) = sleeper.await.expect("sleeper task");
+        let error = result.expect_err("the sleep is cancelled");
+        assert_eq!(
+            error.code(),
+            Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
+        );
+        // The session survives a cancelled query.
+        client
+            .simple_query("SELECT 1")
+            .await
+            .expect("still connected");
+    });
+    let activity = proxy.drain();
+    let sleep = activity
+        .statements
+        .iter()
+        .find(|event| strict(event) == "SELECT pg_sleep(?)")
+        .expect("the sleep was recorded");
+    assert!(sleep.failed && !sleep.confirmed);
+    assert!(activity.faults.is_empty(), "{:?}", activity.faults);
+}
+
+#[test]
+fn postgres_tls_requests_are_declined_and_psql_continues_in_plaintext() {
+    let Some(server) = server("PERFGUARD_TEST_POSTGRES_URL", POSTGRES_DEFAULT_URL) else {
+        return;
+    };
+    let database = PgDatabase::create(&server, "pg_proxy_tls");
+    let proxy = database.proxy();
+    let psql = |sslmode: &str| {
+        Command::new("psql")
+            .arg(format!(
+                "host=127.0.0.1 port={} user={} dbname={} sslmode={sslmode}",
+                proxy.local_addr().port(),
+                database.user,
+                database.name
+            ))
+            .args([
+                "-Atc",
+                "SELECT relname FROM pg_class WHERE relname = 'pg_class'",
+            ])
+            .output()
+            .expect("psql runs")
+    };
+    let preferred = psql("prefer");
+    assert!(
+        preferred.status.success(),
+        "{}",
+        String::from_utf8_lossy(&preferred.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&preferred.stdout).trim(),
+        "pg_class"
+    );
+    let required = psql("require");
+    assert!(!required.status.success());
+    assert!(
+        String::from_utf8_lossy(&required.stderr).contains("does not support SSL"),
+        "{}",
+        String::from_utf8_lossy(&required.stderr)
+    );
+    let activity = proxy.drain();
+    assert_eq!(
+        count_of(&activity, "SELECT relname FROM pg_class WHERE relname = ?"),
+        1
     );
 }
 
