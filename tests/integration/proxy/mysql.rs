@@ -152,3 +152,69 @@ fn mariadb_refused_login_is_reported() {
         "no password in the message"
     );
 }
+
+#[test]
+fn mariadb_multi_statement_query_counts_each_statement() {
+    use mysql_async::prelude::Queryable;
+    let Some(server) = server("PERFGUARD_TEST_MYSQL_URL", MYSQL_DEFAULT_URL) else {
+        return;
+    };
+    let database = MyDatabase::create(&server, "my_proxy_multi");
+    let proxy = CountingProxy::start(ProxyConfig::new(DbKind::Mysql, server.host_port.clone()))
+        .expect("proxy starts");
+    let url = format!(
+        "mysql://{}@127.0.0.1:{}/{}?prefer_socket=false",
+        server.user,
+        proxy.local_addr().port(),
+        database.name
+    );
+    runtime().block_on(async {
+        let mut connection = mysql_async::Conn::from_url(url.as_str())
+            .await
+            .expect("connect through proxy");
+        connection
+            .query_drop("CREATE TABLE t (id INT); INSERT INTO t VALUES (1), (2); SELECT * FROM t; DELETE FROM t WHERE id = 1")
+            .await
+            .expect("multi-statement query");
+        connection.disconnect().await.expect("disconnect");
+    });
+    let activity = proxy.drain();
+    let shapes: Vec<(String, Option<u64>, bool)> = activity
+        .statements
+        .iter()
+        .filter(|event| !event.sql.starts_with("SELECT @@"))
+        .map(|event| {
+            (
+                fingerprint(&event.sql, SqlDialect::Mysql).strict,
+                event.rows,
+                event.round_trip == activity.statements.last().map_or(0, |last| last.round_trip),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shapes,
+        [
+            ("CREATE TABLE t (id INT)".to_owned(), Some(0), true),
+            ("INSERT INTO t VALUES (?)".to_owned(), Some(2), true),
+            ("SELECT * FROM t".to_owned(), Some(2), true),
+            ("DELETE FROM t WHERE id = ?".to_owned(), Some(1), true),
+        ]
+    );
+}
+
+#[test]
+fn mariadb_unreachable_upstream_is_reported() {
+    let proxy =
+        CountingProxy::start(ProxyConfig::new(DbKind::Mysql, "127.0.0.1:1")).expect("proxy starts");
+    let url = format!("mysql://root@127.0.0.1:{}", proxy.local_addr().port());
+    let result = runtime().block_on(mysql_async::Conn::from_url(url.as_str()));
+    assert!(result.is_err(), "connection fails");
+    let faults = proxy.drain_faults();
+    assert_eq!(faults.len(), 1, "{faults:?}");
+    assert_eq!(faults[0].kind, FaultKind::UpstreamUnreachable);
+    assert!(
+        faults[0].message.contains("127.0.0.1:1 is unreachable"),
+        "{}",
+        faults[0].message
+    );
+}
