@@ -5,7 +5,10 @@
 # (Debian's package, installed with apt-get when missing), all in one run.
 #
 # Usage: scripts/proxy-bench.sh            (DURATION=10 seconds per run)
+# Besides TPS and latency it reports the relay's own CPU time per transaction
+# (from /proc), which stays comparable when other work shares the machine.
 # Env:   PGHOST PGPORT PGUSER (default 127.0.0.1 5432 postgres), DURATION, SCALE (1),
+#        ROUNDS (1): repeat the whole matrix, interleaved, and report medians,
 #        CARGO_TARGET_DIR (where the example binary is built).
 set -euo pipefail
 
@@ -14,6 +17,7 @@ PGPORT=${PGPORT:-5432}
 PGUSER=${PGUSER:-postgres}
 DURATION=${DURATION:-10}
 SCALE=${SCALE:-1}
+ROUNDS=${ROUNDS:-1}
 DATABASE="perfguard_proxy_bench_$$"
 REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO_ROOT/target}
@@ -61,7 +65,8 @@ pgbench -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -i -q -s "$SCALE" "$DATABASE" >/d
 # perfguard's proxy, counting every statement (no terminal output in the loop).
 PROXY_PORT=$(free_port)
 "$PROXY_BIN" --quiet "postgres://$PGUSER@$PGHOST:$PGPORT" "127.0.0.1:$PROXY_PORT" >"$WORK_DIR/proxy.log" 2>&1 &
-PIDS+=($!)
+PROXY_PID=$!
+PIDS+=("$PROXY_PID")
 wait_for_port "$PROXY_PORT" "$WORK_DIR/proxy.log"
 
 # pgbouncer in session mode, trusting local connections like the server does.
@@ -90,30 +95,62 @@ if [[ $(id -u) -eq 0 ]]; then
     chown -R postgres "$WORK_DIR"
 fi
 "$PGBOUNCER" "${BOUNCER_USER[@]}" "$WORK_DIR/pgbouncer.ini" >"$WORK_DIR/pgbouncer.out" 2>&1 &
-PIDS+=($!)
+BOUNCER_PID=$!
+PIDS+=("$BOUNCER_PID")
 wait_for_port "$BOUNCER_PORT" "$WORK_DIR/pgbouncer.log"
 
-run_pgbench() { # port clients -> "tps latency_ms"
-    local output
+cpu_ticks() { # pid -> user+system CPU time in clock ticks (0 for none)
+    if [[ -z $1 ]]; then echo 0; return; fi
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+run_pgbench() { # port clients pid -> "tps latency_ms cpu_us_per_transaction"
+    local output before after
+    before=$(cpu_ticks "$3")
     output=$(pgbench -h 127.0.0.1 -p "$1" -U "$PGUSER" -n -S -c "$2" -j "$(( $2 < 2 ? $2 : 2 ))" \
         -T "$DURATION" "$DATABASE" 2>&1) || { echo "pgbench failed: $output" >&2; exit 2; }
-    local tps latency
+    after=$(cpu_ticks "$3")
+    local tps latency transactions
     tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$output" | tail -1)
     latency=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$output")
-    echo "$tps $latency"
+    transactions=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$output")
+    echo "$tps $latency $(awk -v t="$(( after - before ))" -v hz="$(getconf CLK_TCK)" -v n="$transactions" \
+        'BEGIN { printf "%.2f", t * 1000000 / hz / n }')"
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+    for clients in 1 8; do
+        for target in direct perfguard pgbouncer; do
+            case $target in
+                direct) port=$PGPORT pid="" ;;
+                perfguard) port=$PROXY_PORT pid=$PROXY_PID ;;
+                pgbouncer) port=$BOUNCER_PORT pid=$BOUNCER_PID ;;
+            esac
+            echo "round $round/$ROUNDS: $target, $clients clients..." >&2
+            echo "$clients $target $(run_pgbench "$port" "$clients" "$pid")" >>"$WORK_DIR/results"
+        done
+    done
+done
+
+median() { # column -> median of that column over stdin
+    sort -n -k1,1 <(awk -v c="$1" '{ print $c }') | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 echo
-echo "pgbench -S, ${DURATION}s per run, scale $SCALE, $(nproc) cores, $(psql -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -Atc 'SHOW server_version' postgres)"
-printf '%-26s %8s %12s %14s\n' "target" "clients" "TPS" "latency (ms)"
+echo "pgbench -S, ${DURATION}s per run, median of $ROUNDS round(s), scale $SCALE, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), PostgreSQL $(psql -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -Atc 'SHOW server_version' postgres)"
+printf '%-22s %8s %10s %14s %22s\n' "target" "clients" "TPS" "latency (ms)" "relay CPU (us/txn)"
 for clients in 1 8; do
     for target in direct perfguard pgbouncer; do
         case $target in
-            direct) port=$PGPORT; label="PostgreSQL direct" ;;
-            perfguard) port=$PROXY_PORT; label="perfguard proxy" ;;
-            pgbouncer) port=$BOUNCER_PORT; label="pgbouncer (session)" ;;
+            direct) label="PostgreSQL direct" ;;
+            perfguard) label="perfguard proxy" ;;
+            pgbouncer) label="pgbouncer (session)" ;;
         esac
-        read -r tps latency < <(run_pgbench "$port" "$clients")
-        printf '%-26s %8s %12.0f %14s\n' "$label" "$clients" "$tps" "$latency"
+        rows=$(awk -v c="$clients" -v t="$target" '$1 == c && $2 == t' "$WORK_DIR/results")
+        tps=$(median 3 <<<"$rows")
+        latency=$(median 4 <<<"$rows")
+        cpu=$(median 5 <<<"$rows")
+        [[ $target == direct ]] && cpu="-"
+        printf '%-22s %8s %10.0f %14.3f %22s\n' "$label" "$clients" "$tps" "$latency" "$cpu"
     done
 done
