@@ -240,3 +240,39 @@ fn readable_form_is_short() {
     assert!(fingerprint.readable.chars().count() <= READABLE_MAX_CHARS + 1);
     assert!(fingerprint.readable.ends_with('…'));
 }
+
+#[test]
+fn mysql_syntax_is_normalised() {
+    let a = my(
+        "INSERT INTO `stock` (`sku`, qty) VALUES ('a', 1) ON DUPLICATE KEY UPDATE qty = qty + 1 # note",
+    );
+    let b = my(
+        "INSERT INTO `stock` (`sku`, qty) VALUES ('b', 7), ('c', 2) ON DUPLICATE KEY UPDATE qty = qty + 5",
+    );
+    assert_eq!(a.strict, b.strict);
+    assert!(!a.strict.contains("note"));
+}
+
+proptest::proptest! {
+    #[test]
+    fn literal_values_never_survive(
+        text in "[a-z]{4,10}",
+        number in 1_000u32..1_000_000_000,
+        list_len in 1usize..20,
+    ) {
+        let list: Vec<String> = (0..list_len).map(|i| (u64::from(number) + i as u64).to_string()).collect();
+        let sql = format!(
+            "SELECT a FROM t WHERE b = 'zz{text}' AND c = {number} AND d IN ({})",
+            list.join(", ")
+        );
+        let fingerprint = pg(&sql);
+        proptest::prop_assert_eq!(
+            fingerprint.strict.as_str(),
+            "SELECT a FROM t WHERE b = ? AND c = ? AND d IN (?)"
+        );
+        let text_literal = format!("zz{text}");
+        let number_literal = number.to_string();
+        proptest::prop_assert!(!fingerprint.readable.contains(&text_literal));
+        proptest::prop_assert!(!fingerprint.readable.contains(&number_literal));
+    }
+}

@@ -282,3 +282,43 @@ fn pgbench_statement_counts_match_its_transaction_totals() {
     }
     assert_eq!(activity.transactions(), transactions);
 }
+
+#[test]
+fn postgres_pipelined_statements_pair_with_their_own_completions() {
+    let Some(server) = server("PERFGUARD_TEST_POSTGRES_URL", POSTGRES_DEFAULT_URL) else {
+        return;
+    };
+    let database = PgDatabase::create(&server, "pg_proxy_pipeline");
+    let proxy = database.proxy();
+    runtime().block_on(async {
+        let client = connect(&database.config_through(&proxy)).await;
+        let statement = client
+            .prepare("SELECT 10 / $1::int")
+            .await
+            .expect("prepare");
+        let _ = proxy.drain();
+        // tokio-postgres pipelines concurrent queries on one connection: the
+        // second fails (division by zero) while the others complete.
+        let (first, second, third) = futures_util::join!(
+            client.query(&statement, &[&5i32]),
+            client.query(&statement, &[&0i32]),
+            client.query(&statement, &[&2i32]),
+        );
+        assert!(first.is_ok() && second.is_err() && third.is_ok());
+    });
+    let activity = proxy.drain();
+    let outcomes: Vec<(bool, bool, Option<u64>)> = activity
+        .statements
+        .iter()
+        .map(|event| (event.confirmed, event.failed, event.rows))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (true, false, Some(1)),
+            (false, true, None),
+            (true, false, Some(1))
+        ]
+    );
+    assert_eq!(activity.round_trips(), 3);
+}
