@@ -52,7 +52,8 @@ impl SqlDialect {
 pub enum StatementClass {
     /// BEGIN, START TRANSACTION, COMMIT, END, ROLLBACK, ABORT, SAVEPOINT, RELEASE.
     Transaction,
-    /// SET, SHOW, RESET and `SELECT set_config(...)`.
+    /// SET, SHOW, RESET, `SELECT set_config(...)`, `SELECT current_setting(...)`
+    /// and MySQL's `SELECT @@variable`.
     #[serde(rename = "set")]
     SetShow,
     /// Connection-pool health checks: `SELECT 1` and empty or comment-only statements.
@@ -102,6 +103,8 @@ impl StatementClass {
                     StatementClass::Ping
                 } else if rest.starts_with("set_config(")
                     || rest.starts_with("pg_catalog.set_config(")
+                    || rest.starts_with("current_setting(")
+                    || rest.starts_with("@@")
                 {
                     StatementClass::SetShow
                 } else {

@@ -188,6 +188,14 @@ fn classes_of_control_statements() {
         assert_eq!(pg(sql).class, class, "for {sql:?}");
     }
     assert_eq!(my("SET NAMES 'utf8mb4'").class, StatementClass::SetShow);
+    assert_eq!(
+        my("SELECT @@max_allowed_packet, @@wait_timeout").class,
+        StatementClass::SetShow
+    );
+    assert_eq!(
+        pg("SELECT current_setting('server_version_num')").class,
+        StatementClass::SetShow
+    );
     assert_eq!(my("SELECT 1 FROM DUAL").class, StatementClass::Ping);
 }
 

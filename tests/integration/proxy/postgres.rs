@@ -51,6 +51,8 @@ fn postgres_simple_protocol_counts_each_statement_of_a_query_string() {
     );
     assert_eq!(activity.round_trips(), 2);
     assert_eq!(activity.transactions(), 0);
+    assert_eq!(proxy.in_flight(), 0, "every statement was answered");
+    assert!(proxy.last_statement_at().is_some());
     assert!(activity.faults.is_empty(), "{:?}", activity.faults);
 }
 
@@ -159,6 +161,7 @@ fn postgres_portal_fetches_are_not_counted_twice() {
     assert!(select.in_transaction && select.confirmed);
     assert_eq!(select.rows, Some(2), "the first Execute returned 2 rows");
     assert_eq!(activity.rows(), 5, "later fetches add the other 3");
+    assert_eq!(proxy.in_flight(), 0, "fetches were answered too");
     assert_eq!(activity.transactions(), 1);
 }
 
@@ -321,4 +324,5 @@ fn postgres_pipelined_statements_pair_with_their_own_completions() {
         ]
     );
     assert_eq!(activity.round_trips(), 3);
+    assert_eq!(proxy.in_flight(), 0);
 }
