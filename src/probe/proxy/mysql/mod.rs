@@ -28,13 +28,14 @@ use super::recorder::{ConnectionTotals, FaultKind, Recorder, StatementEvent};
 use super::relay::{Framer, Side, pump, relay_both, relay_fault};
 use super::split::split_statements;
 use super::{ConnectionContext, DbKind, connect_upstream};
-use response::{Expect, ok_status};
+use response::{Expect, lenenc, ok_status};
 
 const CLIENT_LONG_PASSWORD_OR_MYSQL: u32 = 1;
 const CLIENT_PROTOCOL_41: u32 = 0x200;
 const CLIENT_SSL: u32 = 0x800;
 const CLIENT_MULTI_STATEMENTS: u32 = 1 << 16;
 const CLIENT_DEPRECATE_EOF: u32 = 1 << 24;
+const CLIENT_QUERY_ATTRIBUTES: u32 = 1 << 27;
 /// MariaDB extended capability (bit 36 of the 64-bit set): result metadata may be skipped.
 const MARIADB_CACHE_METADATA: u32 = 1 << 4;
 const SERVER_STATUS_IN_TRANS: u16 = 0x0001;
@@ -329,7 +330,7 @@ impl Session {
         self.fetching = false;
         match command {
             COM_QUERY => {
-                let sql = String::from_utf8_lossy(body);
+                let sql = String::from_utf8_lossy(self.query_text(body));
                 if self.capabilities & CLIENT_MULTI_STATEMENTS != 0 {
                     for statement in split_statements(&sql, DbKind::Mysql) {
                         self.statement_sent(Arc::from(statement));
@@ -367,6 +368,23 @@ impl Session {
             }
             COM_QUIT => self.client_terminated = true,
             _ => {}
+        }
+    }
+
+    /// The SQL of a COM_QUERY body. MySQL 8 clients that negotiated query
+    /// attributes prefix it with the attribute count; attributes themselves
+    /// (rare: typed values that need the whole binary-value decoder) make the
+    /// text unknown rather than misread.
+    fn query_text<'a>(&self, body: &'a [u8]) -> &'a [u8] {
+        if self.capabilities & CLIENT_QUERY_ATTRIBUTES == 0 {
+            return body;
+        }
+        let (parameter_count, used) = lenenc(body);
+        let rest = body.get(used..).unwrap_or_default();
+        let (_parameter_sets, used) = lenenc(rest);
+        match parameter_count {
+            0 => rest.get(used..).unwrap_or_default(),
+            _ => b"/* perfguard: query with attributes */ QUERY_WITH_ATTRIBUTES",
         }
     }
 
@@ -522,6 +540,15 @@ fn error_packet(payload: &[u8]) -> (u16, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_attribute_prefix_is_skipped() {
+        let mut session = Session::new(1, Arc::new(Recorder::new()), "db:3306".to_owned());
+        session.capabilities = CLIENT_QUERY_ATTRIBUTES;
+        assert_eq!(session.query_text(b"\x00\x01SELECT 1"), b"SELECT 1");
+        session.capabilities = 0;
+        assert_eq!(session.query_text(b"SELECT 1"), b"SELECT 1");
+    }
 
     #[test]
     fn error_packets_drop_the_sql_state_marker() {

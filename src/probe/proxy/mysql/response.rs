@@ -184,7 +184,7 @@ impl Session {
 }
 
 /// A length-encoded integer at the start of `bytes` and how many bytes it used.
-fn lenenc(bytes: &[u8]) -> (u64, usize) {
+pub(super) fn lenenc(bytes: &[u8]) -> (u64, usize) {
     let read = |count: usize| -> (u64, usize) {
         let mut value = 0u64;
         for (shift, byte) in bytes.iter().skip(1).take(count).enumerate() {
