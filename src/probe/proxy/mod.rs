@@ -6,6 +6,26 @@
 //! points the application at [`CountingProxy::local_addr`], and drains what it
 //! saw with [`CountingProxy::drain`]. Protocol details live in [`postgres`] and
 //! [`mysql`]; [`relay`] holds the framing loop they share.
+//!
+//! ```no_run
+//! use perfguard::probe::fingerprint::fingerprint;
+//! use perfguard::probe::proxy::{CountingProxy, DbKind, ProxyConfig};
+//!
+//! let proxy = CountingProxy::start(ProxyConfig::new(DbKind::Postgres, "127.0.0.1:5432"))?;
+//! // ... start the app against proxy.local_addr(), send one request, wait until
+//! // proxy.in_flight() == 0 and proxy.last_activity_at() is older than a quiet period ...
+//! let activity = proxy.drain();
+//! for statement in &activity.statements {
+//!     let counted = fingerprint(&statement.sql, DbKind::Postgres.dialect());
+//!     println!("{} ({:?} rows)", counted.readable, statement.rows);
+//! }
+//! println!("{} round trips, {} transactions", activity.round_trips(), activity.transactions());
+//! for fault in &activity.faults {
+//!     eprintln!("{fault}");
+//! }
+//! proxy.shutdown();
+//! # Ok::<(), perfguard::probe::proxy::ProxyError>(())
+//! ```
 
 mod mysql;
 mod postgres;
