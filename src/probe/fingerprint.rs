@@ -3,7 +3,7 @@
 //! Both tiers come from sqlparser's AST, rewritten by a [`VisitorMut`] that turns
 //! every literal and placeholder into `?`, collapses IN, ARRAY and VALUES lists
 //! and drops savepoint and cursor names. A statement sqlparser cannot parse is
-//! normalised token by token instead (see [`fallback`]). Literal values never
+//! normalised token by token instead (module `fallback`). Literal values never
 //! reach either tier: if the rewritten AST would still print a quoted string
 //! (a literal stored outside a `Value` node), the token path is used.
 

@@ -4,8 +4,8 @@
 //!
 //! The proxy runs on its own tokio runtime in a background thread, so a synchronous caller starts it,
 //! points the application at [`CountingProxy::local_addr`], and drains what it
-//! saw with [`CountingProxy::drain`]. Protocol details live in [`postgres`] and
-//! [`mysql`]; [`relay`] holds the framing loop they share.
+//! saw with [`CountingProxy::drain`]. Protocol details live in the `postgres` and
+//! `mysql` modules; `relay` holds the framing loop they share.
 //!
 //! ```no_run
 //! use perfguard::probe::fingerprint::fingerprint;
