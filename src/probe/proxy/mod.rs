@@ -2,9 +2,10 @@
 //! application and its database that forwards every byte unchanged and records
 //! each statement the application sends, with its rows and completion.
 //!
-//! The proxy runs on its own tokio runtime in a background thread, so a synchronous caller starts it,
-//! points the application at [`CountingProxy::local_addr`], and drains what it
-//! saw with [`CountingProxy::drain`]. Protocol details live in the `postgres` and
+//! The proxy runs on its own tokio runtime in a background thread, so a
+//! synchronous caller starts it, points the application at
+//! [`CountingProxy::local_addr`], and drains what it saw with
+//! [`CountingProxy::drain`]. Protocol details live in the `postgres` and
 //! `mysql` modules; `relay` holds the framing loop they share.
 //!
 //! ```no_run
