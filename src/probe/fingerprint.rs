@@ -3,7 +3,7 @@
 //! Both tiers come from sqlparser's AST, rewritten by a [`VisitorMut`] that turns
 //! every literal and placeholder into `?`, collapses IN, ARRAY and VALUES lists
 //! and drops savepoint and cursor names. A statement sqlparser cannot parse is
-//! normalised token by token instead (see [`fallback`]). Literal values never
+//! normalised token by token instead (module `fallback`). Literal values never
 //! reach either tier: if the rewritten AST would still print a quoted string
 //! (a literal stored outside a `Value` node), the token path is used.
 
@@ -52,7 +52,8 @@ impl SqlDialect {
 pub enum StatementClass {
     /// BEGIN, START TRANSACTION, COMMIT, END, ROLLBACK, ABORT, SAVEPOINT, RELEASE.
     Transaction,
-    /// SET, SHOW, RESET and `SELECT set_config(...)`.
+    /// SET, SHOW, RESET, `SELECT set_config(...)`, `SELECT current_setting(...)`
+    /// and MySQL's `SELECT @@variable`.
     #[serde(rename = "set")]
     SetShow,
     /// Connection-pool health checks: `SELECT 1` and empty or comment-only statements.
@@ -102,6 +103,8 @@ impl StatementClass {
                     StatementClass::Ping
                 } else if rest.starts_with("set_config(")
                     || rest.starts_with("pg_catalog.set_config(")
+                    || rest.starts_with("current_setting(")
+                    || rest.starts_with("@@")
                 {
                     StatementClass::SetShow
                 } else {

@@ -184,18 +184,14 @@ pub fn run_probes(
     for probe in probes {
         let source = count_source(probe);
         let endpoint = format!("{} {}", probe.method.to_uppercase(), probe.path);
-        let run_one = |app: &mut RunningApp| -> Result<RequestCount, ProbeError> {
-            request(
-                &agent,
-                app,
-                probe,
-                &source,
-                proxy.as_ref(),
-                loaded,
-                kind,
-                &url,
-            )
+        let session = Session {
+            agent: &agent,
+            proxy: proxy.as_ref(),
+            loaded,
+            kind,
+            database_url: &url,
         };
+        let run_one = |app: &mut RunningApp| request(&session, app, probe, &source);
         progress.status(&format!("probing {endpoint}"));
         run_one(&mut app)?; // warm-up: caches, prepared statements, lazy pools
         let repeats = config.probes.repeat.max(1);
@@ -285,16 +281,28 @@ fn wait_quiet(proxy: &CountingProxy, quiet: Duration, since: Instant) {
     }
 }
 
+/// What every request of a probe run shares.
+struct Session<'a> {
+    agent: &'a ureq::Agent,
+    proxy: Option<&'a CountingProxy>,
+    loaded: &'a LoadedConfig,
+    kind: DatabaseKind,
+    database_url: &'a str,
+}
+
 fn request(
-    agent: &ureq::Agent,
+    session: &Session<'_>,
     app: &mut RunningApp,
     probe: &Probe,
     source: &CountSource,
-    proxy: Option<&CountingProxy>,
-    loaded: &LoadedConfig,
-    kind: DatabaseKind,
-    database_url: &str,
 ) -> Result<RequestCount, ProbeError> {
+    let Session {
+        agent,
+        proxy,
+        loaded,
+        kind,
+        database_url,
+    } = *session;
     let url = format!("http://127.0.0.1:{}{}", app.port, probe.path);
     let endpoint = format!("{} {}", probe.method.to_uppercase(), probe.path);
     if let Some(proxy) = proxy {

@@ -188,6 +188,14 @@ fn classes_of_control_statements() {
         assert_eq!(pg(sql).class, class, "for {sql:?}");
     }
     assert_eq!(my("SET NAMES 'utf8mb4'").class, StatementClass::SetShow);
+    assert_eq!(
+        my("SELECT @@max_allowed_packet, @@wait_timeout").class,
+        StatementClass::SetShow
+    );
+    assert_eq!(
+        pg("SELECT current_setting('server_version_num')").class,
+        StatementClass::SetShow
+    );
     assert_eq!(my("SELECT 1 FROM DUAL").class, StatementClass::Ping);
 }
 
@@ -239,4 +247,40 @@ fn readable_form_is_short() {
     let fingerprint = pg(&sql);
     assert!(fingerprint.readable.chars().count() <= READABLE_MAX_CHARS + 1);
     assert!(fingerprint.readable.ends_with('…'));
+}
+
+#[test]
+fn mysql_syntax_is_normalised() {
+    let a = my(
+        "INSERT INTO `stock` (`sku`, qty) VALUES ('a', 1) ON DUPLICATE KEY UPDATE qty = qty + 1 # note",
+    );
+    let b = my(
+        "INSERT INTO `stock` (`sku`, qty) VALUES ('b', 7), ('c', 2) ON DUPLICATE KEY UPDATE qty = qty + 5",
+    );
+    assert_eq!(a.strict, b.strict);
+    assert!(!a.strict.contains("note"));
+}
+
+proptest::proptest! {
+    #[test]
+    fn literal_values_never_survive(
+        text in "[a-z]{4,10}",
+        number in 1_000u32..1_000_000_000,
+        list_len in 1usize..20,
+    ) {
+        let list: Vec<String> = (0..list_len).map(|i| (u64::from(number) + i as u64).to_string()).collect();
+        let sql = format!(
+            "SELECT a FROM t WHERE b = 'zz{text}' AND c = {number} AND d IN ({})",
+            list.join(", ")
+        );
+        let fingerprint = pg(&sql);
+        proptest::prop_assert_eq!(
+            fingerprint.strict.as_str(),
+            "SELECT a FROM t WHERE b = ? AND c = ? AND d IN (?)"
+        );
+        let text_literal = format!("zz{text}");
+        let number_literal = number.to_string();
+        proptest::prop_assert!(!fingerprint.readable.contains(&text_literal));
+        proptest::prop_assert!(!fingerprint.readable.contains(&number_literal));
+    }
 }

@@ -2,10 +2,31 @@
 //! application and its database that forwards every byte unchanged and records
 //! each statement the application sends, with its rows and completion.
 //!
-//! The proxy runs on its own tokio runtime, so a synchronous caller starts it,
-//! points the application at [`CountingProxy::local_addr`], and drains what it
-//! saw with [`CountingProxy::drain`]. Protocol details live in [`postgres`] and
-//! [`mysql`]; [`relay`] holds the framing loop they share.
+//! The proxy runs on its own tokio runtime in a background thread, so a
+//! synchronous caller starts it, points the application at
+//! [`CountingProxy::local_addr`], and drains what it saw with
+//! [`CountingProxy::drain`]. Protocol details live in the `postgres` and
+//! `mysql` modules; `relay` holds the framing loop they share.
+//!
+//! ```no_run
+//! use perfguard::probe::fingerprint::fingerprint;
+//! use perfguard::probe::proxy::{CountingProxy, DbKind, ProxyConfig};
+//!
+//! let proxy = CountingProxy::start(ProxyConfig::new(DbKind::Postgres, "127.0.0.1:5432"))?;
+//! // ... start the app against proxy.local_addr(), send one request, wait until
+//! // proxy.in_flight() == 0 and proxy.last_activity_at() is older than a quiet period ...
+//! let activity = proxy.drain();
+//! for statement in &activity.statements {
+//!     let counted = fingerprint(&statement.sql, DbKind::Postgres.dialect());
+//!     println!("{} ({:?} rows)", counted.readable, statement.rows);
+//! }
+//! println!("{} round trips, {} transactions", activity.round_trips(), activity.transactions());
+//! for fault in &activity.faults {
+//!     eprintln!("{fault}");
+//! }
+//! proxy.shutdown();
+//! # Ok::<(), perfguard::probe::proxy::ProxyError>(())
+//! ```
 
 mod mysql;
 mod postgres;
@@ -117,27 +138,33 @@ pub struct CountingProxy {
     local_addr: SocketAddr,
     recorder: Arc<recorder::Recorder>,
     stop: watch::Sender<bool>,
-    runtime: Option<tokio::runtime::Runtime>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl CountingProxy {
-    /// Binds the listener and starts relaying on a background runtime.
+    /// Binds the listener and starts relaying on a background thread.
+    ///
+    /// The relay runs on a single-threaded runtime, like pgbouncer's event
+    /// loop: on small machines a multi-threaded scheduler costs more in
+    /// cross-thread wake-ups than it gains.
     pub fn start(config: ProxyConfig) -> Result<CountingProxy, ProxyError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("perfguard-proxy")
-            .enable_all()
-            .build()
-            .map_err(ProxyError::Runtime)?;
         let addr = config
             .listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-        let listener = runtime
-            .block_on(TcpListener::bind(addr))
+        let listener = std::net::TcpListener::bind(addr)
+            .and_then(|listener| listener.set_nonblocking(true).map(|()| listener))
             .map_err(|source| ProxyError::Listen { addr, source })?;
         let local_addr = listener
             .local_addr()
             .map_err(|source| ProxyError::Listen { addr, source })?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(ProxyError::Runtime)?;
+        let listener = {
+            let _context = runtime.enter();
+            TcpListener::from_std(listener).map_err(|source| ProxyError::Listen { addr, source })?
+        };
         let recorder = Arc::new(recorder::Recorder::new());
         let context = Arc::new(ConnectionContext {
             upstream: config.upstream,
@@ -145,12 +172,19 @@ impl CountingProxy {
             recorder: Arc::clone(&recorder),
         });
         let (stop, stopped) = watch::channel(false);
-        runtime.spawn(accept_loop(listener, config.kind, context, stopped));
+        let kind = config.kind;
+        let thread = std::thread::Builder::new()
+            .name("perfguard-proxy".to_owned())
+            .spawn(move || {
+                runtime.block_on(accept_loop(listener, kind, context, stopped));
+                // Dropping the runtime here cancels every connection task.
+            })
+            .map_err(ProxyError::Runtime)?;
         Ok(CountingProxy {
             local_addr,
             recorder,
             stop,
-            runtime: Some(runtime),
+            thread: Some(thread),
         })
     }
 
@@ -167,6 +201,11 @@ impl CountingProxy {
     /// Takes the statements recorded since the previous drain (faults and totals stay).
     pub fn drain_events(&self) -> Vec<StatementEvent> {
         self.recorder.drain_statements()
+    }
+
+    /// Takes the connection faults recorded since the previous drain (statements and totals stay).
+    pub fn drain_faults(&self) -> Vec<ConnectionFault> {
+        self.recorder.drain_faults()
     }
 
     /// When the last statement was sent by any client, if ever.
@@ -189,15 +228,15 @@ impl CountingProxy {
         self.recorder.open_connections()
     }
 
-    /// Stops accepting, closes every connection and joins the runtime.
+    /// Stops accepting, closes every connection and joins the relay thread.
     pub fn shutdown(mut self) {
         self.stop_runtime();
     }
 
     fn stop_runtime(&mut self) {
         let _ = self.stop.send(true);
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_timeout(Duration::from_secs(2));
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }

@@ -222,6 +222,10 @@ impl Recorder {
         std::mem::take(&mut self.lock().statements)
     }
 
+    pub(crate) fn drain_faults(&self) -> Vec<ConnectionFault> {
+        std::mem::take(&mut self.lock().faults)
+    }
+
     pub(crate) fn last_statement_at(&self) -> Option<Instant> {
         self.instant(self.last_statement_ns.load(Ordering::Relaxed))
     }

@@ -43,9 +43,12 @@ pub(super) enum PumpEnd {
 }
 
 /// Relays `from` to `to` through `framer` until one side closes or fails.
+///
+/// The halves are borrowed so that the caller closes the sockets only after it
+/// recorded why the relay ended (a test or probe that sees the close finds the fault).
 pub(super) async fn pump(
-    mut from: OwnedReadHalf,
-    mut to: OwnedWriteHalf,
+    from: &mut OwnedReadHalf,
+    to: &mut OwnedWriteHalf,
     framer: &mut impl Framer,
     recorder: &Recorder,
 ) -> PumpEnd {

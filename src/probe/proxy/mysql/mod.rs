@@ -16,6 +16,8 @@
 //! server status flags give transactions. MySQL does not pipeline commands, so a
 //! new command also closes whatever the previous response left unanswered.
 
+mod response;
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -26,12 +28,14 @@ use super::recorder::{ConnectionTotals, FaultKind, Recorder, StatementEvent};
 use super::relay::{Framer, Side, pump, relay_both, relay_fault};
 use super::split::split_statements;
 use super::{ConnectionContext, DbKind, connect_upstream};
+use response::{Expect, lenenc, ok_status};
 
 const CLIENT_LONG_PASSWORD_OR_MYSQL: u32 = 1;
 const CLIENT_PROTOCOL_41: u32 = 0x200;
 const CLIENT_SSL: u32 = 0x800;
 const CLIENT_MULTI_STATEMENTS: u32 = 1 << 16;
 const CLIENT_DEPRECATE_EOF: u32 = 1 << 24;
+const CLIENT_QUERY_ATTRIBUTES: u32 = 1 << 27;
 /// MariaDB extended capability (bit 36 of the 64-bit set): result metadata may be skipped.
 const MARIADB_CACHE_METADATA: u32 = 1 << 4;
 const SERVER_STATUS_IN_TRANS: u16 = 0x0001;
@@ -78,10 +82,20 @@ pub(super) async fn serve(client: TcpStream, connection_id: u64, context: &Conne
         skip: 0,
         continuation: false,
     };
-    let (client_read, client_write) = client.into_split();
-    let (server_read, server_write) = upstream.into_split();
-    let to_server = pump(client_read, server_write, &mut client_framer, recorder);
-    let to_client = pump(server_read, client_write, &mut server_framer, recorder);
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = upstream.into_split();
+    let to_server = pump(
+        &mut client_read,
+        &mut server_write,
+        &mut client_framer,
+        recorder,
+    );
+    let to_client = pump(
+        &mut server_read,
+        &mut client_write,
+        &mut server_framer,
+        recorder,
+    );
     let ends = relay_both(to_server, to_client).await;
     let mut session = lock(&session);
     let expected_close = session.client_terminated || session.login_refused;
@@ -182,28 +196,6 @@ enum Phase {
     Command,
 }
 
-/// What the next server packets of the current response are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Expect {
-    /// Nothing tracked (a command whose response is not counted).
-    Nothing,
-    /// The first packet of a result: OK, ERR, LOCAL INFILE request or a column count.
-    Result,
-    Columns {
-        remaining: u64,
-    },
-    ColumnsEof,
-    Rows,
-    PrepareDefinitions {
-        remaining: u64,
-        eof_after: bool,
-        columns_next: u64,
-    },
-    PrepareEof {
-        columns_next: u64,
-    },
-}
-
 struct PendingStatement {
     sql: Arc<str>,
     at: Instant,
@@ -263,10 +255,6 @@ impl Session {
             round_trip: 0,
             totals: ConnectionTotals::default(),
         }
-    }
-
-    fn deprecate_eof(&self) -> bool {
-        self.capabilities & CLIENT_DEPRECATE_EOF != 0
     }
 
     fn client_needs_body(&self, sequence: u8) -> bool {
@@ -342,7 +330,7 @@ impl Session {
         self.fetching = false;
         match command {
             COM_QUERY => {
-                let sql = String::from_utf8_lossy(body);
+                let sql = String::from_utf8_lossy(self.query_text(body));
                 if self.capabilities & CLIENT_MULTI_STATEMENTS != 0 {
                     for statement in split_statements(&sql, DbKind::Mysql) {
                         self.statement_sent(Arc::from(statement));
@@ -380,6 +368,23 @@ impl Session {
             }
             COM_QUIT => self.client_terminated = true,
             _ => {}
+        }
+    }
+
+    /// The SQL of a COM_QUERY body. MySQL 8 clients that negotiated query
+    /// attributes prefix it with the attribute count; attributes themselves
+    /// (rare: typed values that need the whole binary-value decoder) make the
+    /// text unknown rather than misread.
+    fn query_text<'a>(&self, body: &'a [u8]) -> &'a [u8] {
+        if self.capabilities & CLIENT_QUERY_ATTRIBUTES == 0 {
+            return body;
+        }
+        let (parameter_count, used) = lenenc(body);
+        let rest = body.get(used..).unwrap_or_default();
+        let (_parameter_sets, used) = lenenc(rest);
+        match parameter_count {
+            0 => rest.get(used..).unwrap_or_default(),
+            _ => b"/* perfguard: query with attributes */ QUERY_WITH_ATTRIBUTES",
         }
     }
 
@@ -462,154 +467,6 @@ impl Session {
         );
     }
 
-    fn on_response_packet(&mut self, payload: &[u8]) {
-        if self.preparing.is_some() {
-            return self.on_prepare_response(payload);
-        }
-        let first = payload.first().copied();
-        match self.expect {
-            Expect::Nothing => {}
-            Expect::Result => match first {
-                Some(0x00) => {
-                    let rows = ok_affected_rows(payload);
-                    let status = ok_status(payload, self.capabilities);
-                    self.end_result(Some(rows), false, status);
-                }
-                Some(0xFF) => self.end_result(None, true, 0),
-                // LOCAL INFILE: the client sends the file, then the server answers OK/ERR.
-                Some(0xFB) => {}
-                _ => {
-                    let (columns, used) = lenenc(payload);
-                    let metadata_follows = self.mariadb_capabilities & MARIADB_CACHE_METADATA == 0
-                        || payload.get(used).is_none_or(|&flag| flag != 0);
-                    self.rows = 0;
-                    self.expect = match (metadata_follows, columns) {
-                        (false, _) | (true, 0) => self.after_columns(),
-                        (true, remaining) => Expect::Columns { remaining },
-                    };
-                }
-            },
-            Expect::Columns { remaining } => {
-                self.expect = if remaining > 1 {
-                    Expect::Columns {
-                        remaining: remaining - 1,
-                    }
-                } else if self.deprecate_eof() {
-                    Expect::Rows
-                } else {
-                    Expect::ColumnsEof
-                };
-            }
-            Expect::ColumnsEof => self.expect = Expect::Rows,
-            Expect::Rows => match first {
-                Some(0xFF) => self.end_result(None, true, 0),
-                Some(0xFE) if self.deprecate_eof() => {
-                    let status = ok_status(payload, self.capabilities);
-                    self.end_result(Some(self.rows), false, status);
-                }
-                Some(0xFE) if payload.len() < 9 => {
-                    let status = payload
-                        .get(3..5)
-                        .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
-                    self.end_result(Some(self.rows), false, status);
-                }
-                _ => self.rows += 1,
-            },
-            Expect::PrepareDefinitions {
-                remaining,
-                eof_after,
-                columns_next,
-            } => {
-                self.expect = if remaining > 1 {
-                    Expect::PrepareDefinitions {
-                        remaining: remaining - 1,
-                        eof_after,
-                        columns_next,
-                    }
-                } else if eof_after {
-                    Expect::PrepareEof { columns_next }
-                } else {
-                    self.prepare_columns(columns_next)
-                };
-            }
-            Expect::PrepareEof { columns_next } => self.expect = self.prepare_columns(columns_next),
-        }
-    }
-
-    /// State after the column definitions of a result (none, or skipped as cached).
-    fn after_columns(&self) -> Expect {
-        if self.deprecate_eof() {
-            Expect::Rows
-        } else {
-            Expect::ColumnsEof
-        }
-    }
-
-    fn prepare_columns(&self, columns: u64) -> Expect {
-        if columns == 0 {
-            Expect::Nothing
-        } else {
-            Expect::PrepareDefinitions {
-                remaining: columns,
-                eof_after: !self.deprecate_eof(),
-                columns_next: 0,
-            }
-        }
-    }
-
-    fn on_prepare_response(&mut self, payload: &[u8]) {
-        let Some(sql) = self.preparing.take() else {
-            return;
-        };
-        self.expect = Expect::Nothing;
-        if payload.first() != Some(&0x00) || payload.len() < 9 {
-            return;
-        }
-        let Some(id) = statement_id(&payload[1..]) else {
-            return;
-        };
-        self.statements.insert(id, sql);
-        let columns = u64::from(u16::from_le_bytes([payload[5], payload[6]]));
-        let parameters = u64::from(u16::from_le_bytes([payload[7], payload[8]]));
-        let eof_after = !self.deprecate_eof();
-        self.expect = if parameters > 0 {
-            Expect::PrepareDefinitions {
-                remaining: parameters,
-                eof_after,
-                columns_next: columns,
-            }
-        } else {
-            self.prepare_columns(columns)
-        };
-    }
-
-    /// One result of the current command ended (OK, EOF or ERR).
-    fn end_result(&mut self, rows: Option<u64>, failed: bool, status: u16) {
-        if self.fetching {
-            self.totals.fetched_rows += rows.unwrap_or(0);
-            self.recorder.statement_resolved();
-            self.fetching = false;
-        } else if let Some(pending) = self.pending.pop_front() {
-            self.record(pending, rows, !failed, failed);
-        }
-        self.apply_status(status);
-        self.rows = 0;
-        self.expect = if !failed && status & SERVER_MORE_RESULTS_EXISTS != 0 {
-            Expect::Result
-        } else {
-            self.close_command();
-            Expect::Nothing
-        };
-    }
-
-    fn apply_status(&mut self, status: u16) {
-        let in_transaction = status & SERVER_STATUS_IN_TRANS != 0;
-        if in_transaction && !self.in_transaction {
-            self.totals.transactions += 1;
-        }
-        self.in_transaction = in_transaction;
-    }
-
     fn record(&self, pending: PendingStatement, rows: Option<u64>, confirmed: bool, failed: bool) {
         self.recorder.statement_resolved();
         self.recorder.record_statement(StatementEvent {
@@ -668,42 +525,6 @@ fn statement_id(body: &[u8]) -> Option<u32> {
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-/// A length-encoded integer at the start of `bytes` and how many bytes it used.
-fn lenenc(bytes: &[u8]) -> (u64, usize) {
-    let read = |count: usize| -> (u64, usize) {
-        let mut value = 0u64;
-        for (shift, byte) in bytes.iter().skip(1).take(count).enumerate() {
-            value |= u64::from(*byte) << (8 * shift);
-        }
-        (value, 1 + count)
-    };
-    match bytes.first() {
-        Some(&byte @ 0..=0xFA) => (u64::from(byte), 1),
-        Some(0xFC) => read(2),
-        Some(0xFD) => read(3),
-        Some(0xFE) => read(8),
-        _ => (0, 1),
-    }
-}
-
-/// Affected rows of an OK packet.
-fn ok_affected_rows(payload: &[u8]) -> u64 {
-    lenenc(payload.get(1..).unwrap_or_default()).0
-}
-
-/// Status flags of an OK packet (header 0x00 or 0xFE).
-fn ok_status(payload: &[u8], capabilities: u32) -> u16 {
-    if capabilities & CLIENT_PROTOCOL_41 == 0 {
-        return 0;
-    }
-    let rest = payload.get(1..).unwrap_or_default();
-    let (_, affected_len) = lenenc(rest);
-    let rest = rest.get(affected_len..).unwrap_or_default();
-    let (_, insert_id_len) = lenenc(rest);
-    rest.get(insert_id_len..insert_id_len + 2)
-        .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]))
-}
-
 /// Error code and message of an ERR packet.
 fn error_packet(payload: &[u8]) -> (u16, String) {
     let code = payload
@@ -721,18 +542,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn length_encoded_integers() {
-        assert_eq!(lenenc(&[0x05]), (5, 1));
-        assert_eq!(lenenc(&[0xFC, 0x10, 0x27]), (10_000, 3));
-        assert_eq!(lenenc(&[0xFD, 0x01, 0x00, 0x01]), (65_537, 4));
-    }
-
-    #[test]
-    fn ok_packets_give_rows_and_status() {
-        // OK, 3 affected rows, last insert id 0, status IN_TRANS|AUTOCOMMIT, 0 warnings.
-        let ok = [0x00, 0x03, 0x00, 0x03, 0x00, 0x00, 0x00];
-        assert_eq!(ok_affected_rows(&ok), 3);
-        assert_eq!(ok_status(&ok, CLIENT_PROTOCOL_41), 0x0003);
+    fn query_attribute_prefix_is_skipped() {
+        let mut session = Session::new(1, Arc::new(Recorder::new()), "db:3306".to_owned());
+        session.capabilities = CLIENT_QUERY_ATTRIBUTES;
+        assert_eq!(session.query_text(b"\x00\x01SELECT 1"), b"SELECT 1");
+        session.capabilities = 0;
+        assert_eq!(session.query_text(b"SELECT 1"), b"SELECT 1");
     }
 
     #[test]
