@@ -3,14 +3,18 @@
 //! the cargo target directory it builds into.
 //!
 //! Target directories: cargo names a workspace crate's artifacts by a hash of
-//! its path *relative to the workspace root*, so two checkouts of one project
-//! produce the same file names. Base and head alternating in one target
-//! directory would overwrite each other and rebuild on every switch. The
-//! merge-base therefore builds into `<target>/perfguard-base`: separate from
-//! head, yet stable across runs, so its registry dependencies compile once per
-//! machine (or CI cache). A `--rev` checkout measured alone has nothing to
-//! alternate with and builds into the project's own target directory, reusing
-//! every compiled dependency.
+//! its path *relative to the workspace root*, and decides freshness by file
+//! modification times, so two checkouts of one project are indistinguishable
+//! in one target directory: base and head alternating there would overwrite
+//! each other, and worse, a checkout whose sources are older than the last
+//! build would run the other checkout's binary. Each temporary checkout
+//! therefore builds into its own sub-folder of the project's target directory,
+//! `perfguard-base` (the merge-base) or `perfguard-rev` (`--rev`), never into
+//! the one the working tree uses. They are stable across runs, so registry
+//! dependencies compile once per machine (or CI cache), and a new worktree's
+//! files are always newer than the previous build there, so cargo rebuilds the
+//! workspace crates. Two perfguard runs of one project must not run at the
+//! same time with the same target directory.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -21,6 +25,8 @@ use crate::git::{GitError, Oid, Repository, TempWorktree};
 
 /// Sub-folder of the target directory the merge-base builds into.
 pub(crate) const BASE_TARGET_SUBDIR: &str = "perfguard-base";
+/// Sub-folder of the target directory a `--rev` checkout builds into.
+pub(crate) const REV_TARGET_SUBDIR: &str = "perfguard-rev";
 
 /// What a checkout is for: which target directory it builds into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,7 +94,7 @@ pub(crate) fn in_worktree(
     let worktree = TempWorktree::create(repo, commit)?;
     let target = match role {
         Role::Base => target.join(BASE_TARGET_SUBDIR),
-        Role::Rev => target,
+        Role::Rev => target.join(REV_TARGET_SUBDIR),
     };
     Ok(Checkout {
         project_dir: worktree.path().join(relative),

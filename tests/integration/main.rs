@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod gate;
+mod gate_git;
 mod git;
 mod reader;
 mod util;
