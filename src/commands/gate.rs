@@ -117,7 +117,7 @@ pub fn check(global: &Global, options: CheckOptions) -> Result<i32, Error> {
     let head_description = match &gate.rev {
         Some(rev) => format!("`{rev}` ({})", short_id(&head_commit.to_string())),
         None if head_repo.is_detached() => format!(
-            "{} (a detached HEAD: no branch, which is how CI checks out pull requests)",
+            "{} (no branch; CI checks pull requests out this way)",
             head_repo.head_description()?
         ),
         None => head_repo.head_description()?,

@@ -167,7 +167,7 @@ fn build(suite: &BenchSuite, side: &Side, progress: &Progress) -> Result<(), Box
     }
     let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&output.stderr));
-    let lines: Vec<&str> = text.trim_end().lines().collect();
+    let tail = build_error_tail(&text);
     Err(Box::new(PairedError::Build {
         side: side.label.clone(),
         commit: side.commit.clone(),
@@ -177,8 +177,32 @@ fn build(suite: &BenchSuite, side: &Side, progress: &Progress) -> Result<(), Box
             |c| format!("exit code {c}"),
         ),
         dir: side.dir.to_path_buf(),
-        tail: lines[lines.len().saturating_sub(BUILD_TAIL_LINES)..].join("\n"),
+        tail,
     }))
+}
+
+/// The part of a failed build's output a user needs: its `error` lines (a
+/// compiler error can scroll away behind cargo's notes), then the last lines,
+/// each cut short (cargo quotes whole rustc command lines).
+fn build_error_tail(output: &str) -> String {
+    const LINE_CHARS: usize = 300;
+    let cut = |line: &str| match line.char_indices().nth(LINE_CHARS) {
+        Some((at, _)) => format!("{}...", &line[..at]),
+        None => line.to_string(),
+    };
+    let lines: Vec<&str> = output.trim_end().lines().collect();
+    let tail_start = lines.len().saturating_sub(BUILD_TAIL_LINES);
+    let mut shown: Vec<String> = lines[..tail_start]
+        .iter()
+        .filter(|line| line.starts_with("error"))
+        .take(10)
+        .map(|line| cut(line))
+        .collect();
+    if !shown.is_empty() {
+        shown.push("...".to_string());
+    }
+    shown.extend(lines[tail_start..].iter().map(|line| cut(line)));
+    shown.join("\n")
 }
 
 /// Build both sides, then run every suite alternately for `rounds` rounds.
@@ -408,6 +432,26 @@ mod tests {
             plots: false,
             env: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn build_errors_keep_the_compiler_error_and_cut_long_lines() {
+        let mut output = String::from("error[E0425]: cannot find value `x`\n");
+        for i in 0..40 {
+            output.push_str(&format!("note {i}\n"));
+        }
+        output.push_str(&format!("Caused by: `rustc {}`\n", "--flag ".repeat(100)));
+        let tail = build_error_tail(&output);
+        assert!(
+            tail.starts_with("error[E0425]: cannot find value `x`\n...\n"),
+            "{tail}"
+        );
+        assert!(tail.contains("note 39"));
+        assert!(!tail.contains("note 5\n"));
+        assert!(
+            tail.lines().all(|line| line.chars().count() <= 303),
+            "{tail}"
+        );
     }
 
     #[test]

@@ -583,3 +583,19 @@ fn a_worktree_that_cannot_be_created_is_exit_2() {
         .unwrap();
     assert_exit_2(&output, &["cannot create a temporary worktree", "TMPDIR"]);
 }
+
+#[test]
+fn baselines_missing_at_the_merge_base_are_exit_2_even_when_the_branch_has_them() {
+    let repo = Repo::replaying();
+    repo.git(&["checkout", "--quiet", "-b", "adopt"]);
+    repo.record();
+    repo.commit("Adopt perfguard with its first baselines");
+    let output = repo.run(&["check"]);
+    assert_exit_2(
+        &output,
+        &["baselines does not exist at", "--baselines-from worktree"],
+    );
+    // The escape hatch for local experiments gates against the branch's files.
+    let local = repo.run(&["check", "--baselines-from", "worktree"]);
+    assert_code(&local, 0);
+}
