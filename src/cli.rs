@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
     BaselineRecord, BaselinesFrom, CheckOptions, CompareFiles, GateOptions, Global, Init,
-    MeasureOptions, MergeOptions, ReportTarget, RunOptions,
+    MeasureOptions, MergeOptions, RenderReport, ReportTarget, RunOptions,
 };
 use crate::progress::Verbosity;
 use crate::report::Format;
@@ -123,6 +123,23 @@ pub enum Commands {
         gate: GateArgs,
         #[command(flatten)]
         output: OutputArgs,
+    },
+    /// Render a stored comparison (perfguard.comparison.v1) in another format.
+    Report {
+        /// A comparison file, e.g. from `check --report json=comparison.json`.
+        comparison: PathBuf,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Run the counting proxy alone, printing each statement's fingerprint and a
+    /// running count per client connection (Ctrl-C stops it).
+    Proxy {
+        /// The database: postgres://host:port or mysql://host:port.
+        #[arg(long, value_name = "URL")]
+        upstream: String,
+        /// Address to listen on (default: 127.0.0.1 and a free port, printed).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
     },
     /// Write a commented perfguard.toml, baselines/ and a workflow for this project.
     Init {
@@ -298,6 +315,11 @@ pub enum Action {
     Compare(CompareFiles),
     Check(CheckOptions),
     Merge(MergeOptions),
+    Report(RenderReport),
+    Proxy {
+        upstream: String,
+        listen: Option<std::net::SocketAddr>,
+    },
     Init(Init),
 }
 
@@ -338,6 +360,12 @@ impl Cli {
                 reports: output.reports,
                 gate: gate.into(),
             }),
+            Commands::Report { comparison, output } => Action::Report(RenderReport {
+                comparison,
+                format: output.format.into(),
+                reports: output.reports,
+            }),
+            Commands::Proxy { upstream, listen } => Action::Proxy { upstream, listen },
             Commands::Init { force } => Action::Init(Init { force }),
         };
         (global, action)

@@ -30,15 +30,15 @@ pub fn detect_bench_targets(dir: &Path) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default();
-    if names.is_empty() {
-        if let Ok(entries) = std::fs::read_dir(dir.join("benches")) {
-            names = entries
-                .filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "rs"))
-                .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-                .collect();
-        }
+    if names.is_empty()
+        && let Ok(entries) = std::fs::read_dir(dir.join("benches"))
+    {
+        names = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+            .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .collect();
     }
     names.sort();
     names

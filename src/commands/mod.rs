@@ -79,6 +79,12 @@ pub struct CompareFiles {
     pub reports: Vec<ReportTarget>,
 }
 
+pub struct RenderReport {
+    pub comparison: PathBuf,
+    pub format: Format,
+    pub reports: Vec<ReportTarget>,
+}
+
 pub struct CheckOptions {
     pub measure: MeasureOptions,
     pub format: Format,
@@ -138,6 +144,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Probe(#[from] crate::probe::ProbeError),
+    #[error(transparent)]
+    Proxy(#[from] crate::probe::proxy::ProxyError),
     #[error("{0}")]
     Usage(String),
 }
@@ -242,6 +252,15 @@ pub fn measure(
                     .push(run);
             }
         }
+    }
+    let probes: Vec<_> = loaded
+        .config
+        .probe
+        .iter()
+        .filter(|p| options.probes && selected(&p.name))
+        .collect();
+    if !probes.is_empty() {
+        results.probes = crate::probe::runner::run_probes(loaded, &probes, working_dir, progress)?;
     }
     Ok(results)
 }
@@ -403,6 +422,19 @@ pub fn show(global: &Global) -> Result<i32, Error> {
         }),
         _ => Ok(exit_codes::NO_REGRESSION),
     }
+}
+
+/// `perfguard report`: render a stored comparison; exits as the gate did.
+pub fn render_report(global: &Global, options: RenderReport) -> Result<i32, Error> {
+    let comparison = Comparison::read(&options.comparison)?;
+    emit(&comparison, options.format, &options.reports, global)?;
+    Ok(exit_code(&comparison))
+}
+
+/// `perfguard proxy`: the counting proxy alone, printing each statement.
+pub fn proxy(upstream: &str, listen: Option<std::net::SocketAddr>) -> Result<i32, Error> {
+    crate::probe::proxy::run_standalone(upstream, listen, std::io::stdout().lock())?;
+    Ok(exit_codes::NO_REGRESSION)
 }
 
 pub fn init(global: &Global, options: Init) -> Result<i32, Error> {

@@ -1,4 +1,92 @@
-//! Query-count probes: the application lifecycle, the counting proxies and the
-//! SQL fingerprints that group the statements they see.
+//! Query-count probes: the application lifecycle, the counting proxies, the
+//! SQL fingerprints that group the statements they see, and the runner that
+//! sends each probe's request and attributes statements to it.
 
+pub mod app;
+pub mod counting;
 pub mod fingerprint;
+pub mod proxy;
+pub mod runner;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything that stops a probe run from producing counts (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("[[probe]] entries need an [app] section saying how to start the application")]
+    NoApp,
+    #[error("[app] command {command:?} is empty or has unbalanced quotes")]
+    BadCommand { command: String },
+    #[error(
+        "[app] cannot start {program:?} (command `{command}`): {source}; check [app].command in perfguard.toml"
+    )]
+    AppNotFound {
+        program: String,
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the application exited {when} ({status}); command `{command}`; last lines of its log:\n{tail}"
+    )]
+    AppExited {
+        command: String,
+        when: String,
+        status: String,
+        tail: String,
+    },
+    #[error(
+        "the application never became ready: {url} did not answer 2xx within {timeout:?} (last: {last_answer}); raise [app].startup_timeout or fix the app; last lines of its log:\n{tail}"
+    )]
+    NeverReady {
+        url: String,
+        timeout: Duration,
+        last_answer: String,
+        tail: String,
+    },
+    #[error(
+        "{endpoint}: the request failed: {message}; last lines of the application's log:\n{tail}"
+    )]
+    Request {
+        endpoint: String,
+        message: String,
+        tail: String,
+    },
+    #[error("[[probe]] {probe:?}: cannot build the request: {message}")]
+    BadRequest { probe: String, message: String },
+    #[error(
+        "[[probe]] {probe:?}: {endpoint} answered HTTP {status}, expected {expected}; a failing endpoint is never a pass. Response starts: {body_start:?}"
+    )]
+    UnexpectedStatus {
+        probe: String,
+        endpoint: String,
+        status: u16,
+        expected: String,
+        body_start: String,
+    },
+    #[error(
+        "{endpoint}: the response has no {header} header; the app must report its statement count there, or use count = \"proxy\""
+    )]
+    MissingCountHeader { endpoint: String, header: String },
+    #[error("{endpoint}: header {header} = {value:?} is not a whole number of statements")]
+    BadCountHeader {
+        endpoint: String,
+        header: String,
+        value: String,
+    },
+    #[error("[database] url {url:?} is not a URL like postgres://user@host:5432/db")]
+    BadDatabaseUrl { url: String },
+    #[error("the counting proxy could not start: {message}")]
+    Proxy { message: String },
+    #[error("database {url}: {message}")]
+    Database { url: String, message: String },
+    #[error("cannot {what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+}

@@ -2,8 +2,15 @@
 //! executable, with helpers in `util.rs`.
 
 mod bad_input;
+mod db;
 mod gate;
 mod gate_git;
 mod git;
+mod probes;
+mod proxy;
 mod reader;
+mod report;
+mod shop_fixture;
+mod shop_incident;
 mod util;
+mod workflows;

@@ -1,0 +1,252 @@
+//! The application under test: started from `[app].command` in its own process
+//! group with the templated environment, output captured to a log file, ready
+//! when `[app].ready` answers 2xx, and stopped (SIGTERM, then SIGKILL, then
+//! reaped) on every exit path, including Ctrl-C.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, Once};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+use super::ProbeError;
+use crate::config::App;
+
+/// Lines of the application's log shown when it fails.
+pub const LOG_TAIL_LINES: usize = 40;
+
+/// Process groups of running applications, so Ctrl-C can stop them.
+static RUNNING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+static HANDLER: Once = Once::new();
+
+fn install_interrupt_handler() {
+    HANDLER.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            let groups: Vec<i32> = RUNNING.lock().map(|g| g.clone()).unwrap_or_default();
+            for group in groups {
+                stop_group(group);
+            }
+            eprintln!("perfguard: interrupted; the application was stopped");
+            std::process::exit(crate::exit_codes::COULD_NOT_DECIDE);
+        });
+    });
+}
+
+/// SIGTERM the group, wait up to 5 s for it to go, then SIGKILL.
+fn stop_group(group: i32) {
+    let pid = Pid::from_raw(group);
+    if killpg(pid, Signal::SIGTERM).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        // Signal 0 (None) only checks that the group still exists.
+        if killpg(pid, None).is_err() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = killpg(pid, Signal::SIGKILL);
+}
+
+/// Replace `{port}` and `{database_url}` in a template.
+pub fn expand(template: &str, port: u16, database_url: &str) -> String {
+    template
+        .replace("{port}", &port.to_string())
+        .replace("{database_url}", database_url)
+}
+
+/// A free TCP port on the loopback interface.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The last `lines` lines of a log file.
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let Ok(file) = std::fs::File::open(path) else {
+        return String::from("(no log)");
+    };
+    let mut tail = VecDeque::with_capacity(lines);
+    for line in BufReader::new(file).split(b'\n').map_while(Result::ok) {
+        if tail.len() == lines {
+            tail.pop_front();
+        }
+        tail.push_back(String::from_utf8_lossy(&line).into_owned());
+    }
+    if tail.is_empty() {
+        String::from("(the log is empty)")
+    } else {
+        tail.into_iter().collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// A started application; stopped when dropped.
+pub struct RunningApp {
+    child: Child,
+    pub port: u16,
+    pub log_path: PathBuf,
+    _log_dir: tempfile::TempDir,
+    command: String,
+}
+
+impl RunningApp {
+    /// Start the app and wait until `ready` answers 2xx.
+    pub fn start(
+        app: &App,
+        working_dir: &Path,
+        database_url: &str,
+    ) -> Result<RunningApp, ProbeError> {
+        install_interrupt_handler();
+        let port = free_port().map_err(|e| ProbeError::Io {
+            what: "pick a free port".into(),
+            source: e,
+        })?;
+        let command_line = expand(&app.command, port, database_url);
+        let words = shell_words::split(&command_line)
+            .ok()
+            .filter(|w| !w.is_empty())
+            .ok_or_else(|| ProbeError::BadCommand {
+                command: app.command.clone(),
+            })?;
+        let log_dir = tempfile::Builder::new()
+            .prefix("perfguard-app-")
+            .tempdir()
+            .map_err(|e| ProbeError::Io {
+                what: "create the app log directory".into(),
+                source: e,
+            })?;
+        let log_path = log_dir.path().join("app.log");
+        let log = std::fs::File::create(&log_path).map_err(|e| ProbeError::Io {
+            what: format!("create {}", log_path.display()),
+            source: e,
+        })?;
+        let log_err = log.try_clone().map_err(|e| ProbeError::Io {
+            what: "open the app log".into(),
+            source: e,
+        })?;
+        let env: BTreeMap<String, String> = app
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), expand(v, port, database_url)))
+            .collect();
+        let child = Command::new(&words[0])
+            .args(&words[1..])
+            .current_dir(working_dir)
+            .envs(&env)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .process_group(0)
+            .spawn()
+            .map_err(|source| ProbeError::AppNotFound {
+                program: words[0].clone(),
+                command: command_line.clone(),
+                source,
+            })?;
+        if let Ok(mut groups) = RUNNING.lock() {
+            groups.push(child.id() as i32);
+        }
+        let mut running = RunningApp {
+            child,
+            port,
+            log_path,
+            _log_dir: log_dir,
+            command: command_line,
+        };
+        running.wait_ready(
+            &expand(&app.ready, port, database_url),
+            app.startup_timeout.0,
+        )?;
+        Ok(running)
+    }
+
+    fn wait_ready(&mut self, url: &str, timeout: Duration) -> Result<(), ProbeError> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(2)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let started = Instant::now();
+        loop {
+            self.check_alive("while starting")?;
+            let last_answer = match agent.get(url).call() {
+                Ok(response) if response.status().is_success() => return Ok(()),
+                Ok(response) => format!("HTTP {}", response.status().as_u16()),
+                Err(error) => error.to_string(),
+            };
+            if started.elapsed() >= timeout {
+                return Err(ProbeError::NeverReady {
+                    url: url.to_string(),
+                    timeout,
+                    last_answer,
+                    tail: log_tail(&self.log_path, LOG_TAIL_LINES),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// An error when the app has exited.
+    pub fn check_alive(&mut self, when: &str) -> Result<(), ProbeError> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Err(ProbeError::AppExited {
+                command: self.command.clone(),
+                when: when.to_string(),
+                status: status.to_string(),
+                tail: log_tail(&self.log_path, LOG_TAIL_LINES),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn log_tail(&self) -> String {
+        log_tail(&self.log_path, LOG_TAIL_LINES)
+    }
+}
+
+impl Drop for RunningApp {
+    fn drop(&mut self) {
+        let group = self.child.id() as i32;
+        let pid = Pid::from_raw(group);
+        if killpg(pid, Signal::SIGTERM).is_ok() {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            // Reap the leader as it exits, and wait for the rest of its group.
+            while Instant::now() < deadline {
+                let leader_gone = matches!(self.child.try_wait(), Ok(Some(_)));
+                if leader_gone && killpg(pid, None).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            let _ = killpg(pid, Signal::SIGKILL);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Ok(mut groups) = RUNNING.lock() {
+            groups.retain(|g| *g != group);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_expand() {
+        assert_eq!(
+            expand("http://127.0.0.1:{port}/health", 8080, ""),
+            "http://127.0.0.1:8080/health"
+        );
+        assert_eq!(
+            expand("{database_url}", 1, "postgres://x@127.0.0.1:5/db"),
+            "postgres://x@127.0.0.1:5/db"
+        );
+    }
+}

@@ -1,0 +1,474 @@
+//! The probe runner: starts the counting proxy (when a probe counts on the wire)
+//! and the application, then sends each probe's request one at a time — a
+//! warm-up first, then `repeat` measured requests — and attributes to the probe
+//! every statement seen until the database connection has been quiet for
+//! `quiet_period` after the response.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::ProbeError;
+use super::app::RunningApp;
+use super::counting;
+use super::fingerprint::{self, SqlDialect, StatementClass};
+use super::proxy::{ConnectionFault, CountingProxy, DbKind, FaultKind, ProxyConfig};
+use crate::config::{DatabaseKind, LoadedConfig, Probe};
+use crate::progress::Progress;
+use crate::results::{CountSource, FingerprintCount, ProbeResult};
+
+/// What one request did to the database.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct RequestCount {
+    status: u16,
+    /// Counted statements per strict fingerprint.
+    statements: BTreeMap<String, FingerprintCount>,
+    excluded: BTreeMap<String, FingerprintCount>,
+    total: u64,
+    rows: u64,
+    round_trips: u64,
+    transactions: u64,
+}
+
+fn add(map: &mut BTreeMap<String, FingerprintCount>, strict: String, readable: String, count: u64) {
+    map.entry(strict)
+        .or_insert(FingerprintCount { readable, count: 0 })
+        .count += count;
+}
+
+/// How statements are counted for one probe.
+fn count_source(probe: &Probe) -> CountSource {
+    if let Some(name) = probe.count.strip_prefix("header:") {
+        CountSource::Header(name.trim().to_string())
+    } else if probe.count == "server-timing" {
+        CountSource::ServerTiming
+    } else {
+        CountSource::Proxy
+    }
+}
+
+fn dialect(kind: DatabaseKind) -> SqlDialect {
+    match kind {
+        DatabaseKind::Postgres => SqlDialect::Postgres,
+        DatabaseKind::Mysql => SqlDialect::Mysql,
+        DatabaseKind::None => SqlDialect::Generic,
+    }
+}
+
+/// `[database].url` with its host and port replaced by the proxy's address.
+pub fn proxied_url(url: &str, proxy: std::net::SocketAddr) -> Result<String, ProbeError> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| ProbeError::BadDatabaseUrl { url: redact(url) })?;
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let credentials = authority
+        .rsplit_once('@')
+        .map(|(c, _)| format!("{c}@"))
+        .unwrap_or_default();
+    Ok(format!("{scheme}://{credentials}{proxy}{tail}"))
+}
+
+/// `host:port` of a database URL (default ports 5432 / 3306).
+pub fn upstream_address(url: &str, kind: DatabaseKind) -> Result<String, ProbeError> {
+    let rest = url
+        .split_once("://")
+        .map(|(_, r)| r)
+        .ok_or_else(|| ProbeError::BadDatabaseUrl { url: redact(url) })?;
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    let host_port = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
+    if host_port.is_empty() {
+        return Err(ProbeError::BadDatabaseUrl { url: redact(url) });
+    }
+    let has_port = host_port
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+    let default_port = if kind == DatabaseKind::Mysql {
+        3306
+    } else {
+        5432
+    };
+    Ok(if has_port {
+        host_port.to_string()
+    } else {
+        format!("{host_port}:{default_port}")
+    })
+}
+
+/// A URL with its password hidden, for messages.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((credentials, host)) => {
+                let user = credentials.split(':').next().unwrap_or_default();
+                format!("{scheme}://{user}:***@{host}")
+            }
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// Run every selected probe against one started application.
+pub fn run_probes(
+    loaded: &LoadedConfig,
+    probes: &[&Probe],
+    working_dir: &Path,
+    progress: &Progress,
+) -> Result<BTreeMap<String, ProbeResult>, ProbeError> {
+    let config = &loaded.config;
+    let app_config = config.app.as_ref().ok_or(ProbeError::NoApp)?;
+    let database = config.database.as_ref();
+    let kind = database.map(|d| d.kind).unwrap_or(DatabaseKind::None);
+    let url = database.and_then(|d| d.url.clone()).unwrap_or_default();
+    let uses_proxy = probes.iter().any(|p| count_source(p) == CountSource::Proxy);
+
+    let proxy = if uses_proxy {
+        let upstream = upstream_address(&url, kind)?;
+        let db_kind = if kind == DatabaseKind::Mysql {
+            DbKind::Mysql
+        } else {
+            DbKind::Postgres
+        };
+        let proxy =
+            CountingProxy::start(ProxyConfig::new(db_kind, upstream.clone())).map_err(|e| {
+                ProbeError::Proxy {
+                    message: e.to_string(),
+                }
+            })?;
+        progress.status(&format!(
+            "counting proxy on {} -> {upstream}",
+            proxy.local_addr()
+        ));
+        Some(proxy)
+    } else {
+        None
+    };
+    let app_database_url = match &proxy {
+        Some(proxy) => proxied_url(&url, proxy.local_addr())?,
+        None => url.clone(),
+    };
+    progress.status(&format!("starting the application: {}", app_config.command));
+    let mut app = match RunningApp::start(app_config, working_dir, &app_database_url) {
+        Ok(app) => app,
+        Err(error) => {
+            // An app that cannot reach its database usually dies while starting:
+            // say that the database is the cause, and still show the app's log.
+            if let Some(proxy) = &proxy {
+                check_faults(&proxy.drain().faults, &url).map_err(|fault| match fault {
+                    ProbeError::Database { url, message } => ProbeError::Database {
+                        url,
+                        message: format!("{message}\n(the application then failed: {error})"),
+                    },
+                    other => other,
+                })?;
+            }
+            return Err(error);
+        }
+    };
+    if let Some(proxy) = &proxy {
+        // Statements the app ran while starting (migrations, seeding) are not a probe's.
+        wait_quiet(proxy, config.probes.quiet_period.0, Instant::now());
+        check_faults(&proxy.drain().faults, &url)?;
+    }
+
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(config.probes.request_timeout.0))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut results = BTreeMap::new();
+    for probe in probes {
+        let source = count_source(probe);
+        let endpoint = format!("{} {}", probe.method.to_uppercase(), probe.path);
+        let run_one = |app: &mut RunningApp| -> Result<RequestCount, ProbeError> {
+            request(
+                &agent,
+                app,
+                probe,
+                &source,
+                proxy.as_ref(),
+                loaded,
+                kind,
+                &url,
+            )
+        };
+        progress.status(&format!("probing {endpoint}"));
+        run_one(&mut app)?; // warm-up: caches, prepared statements, lazy pools
+        let repeats = config.probes.repeat.max(1);
+        let mut counts = Vec::new();
+        for _ in 0..repeats {
+            counts.push(run_one(&mut app)?);
+        }
+        results.insert(
+            probe.name.clone(),
+            summarize(probe, &endpoint, source, &counts),
+        );
+        progress.status(&format!(
+            "probed {endpoint}: {} statements",
+            counts.last().map_or(0, |c| c.total)
+        ));
+    }
+    drop(app);
+    Ok(results)
+}
+
+fn summarize(
+    probe: &Probe,
+    endpoint: &str,
+    source: CountSource,
+    counts: &[RequestCount],
+) -> ProbeResult {
+    let last = counts.last().cloned().unwrap_or_default();
+    let mut unstable: Vec<String> = Vec::new();
+    for count in counts {
+        let keys = count.statements.keys().chain(last.statements.keys());
+        for key in keys {
+            let a = count.statements.get(key).map_or(0, |c| c.count);
+            let b = last.statements.get(key).map_or(0, |c| c.count);
+            if a != b && !unstable.contains(key) {
+                unstable.push(key.clone());
+            }
+        }
+        if count.total != last.total && unstable.is_empty() {
+            unstable.push("(total)".to_string());
+        }
+    }
+    unstable.sort();
+    ProbeResult {
+        endpoint: endpoint.to_string(),
+        status: last.status,
+        count_source: source,
+        total_statements: last.total,
+        statements: last.statements,
+        excluded: last.excluded,
+        rows: last.rows,
+        round_trips: last.round_trips,
+        transactions: last.transactions,
+        repeat_totals: counts.iter().map(|c| c.total).collect(),
+        unstable,
+        max_queries: probe.max_queries,
+        allow: probe.allow,
+    }
+}
+
+fn check_faults(faults: &[ConnectionFault], url: &str) -> Result<(), ProbeError> {
+    // A client closing its own connection is the app's business; the database
+    // being unreachable, refusing the login or closing mid-query is a fault.
+    match faults.iter().find(|f| f.kind != FaultKind::ClientProtocol) {
+        Some(fault) => Err(ProbeError::Database {
+            url: redact(url),
+            message: fault.message.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Wait until the database connections have been silent for `quiet` (counted
+/// from `since` at the earliest) with no statement awaiting its completion.
+fn wait_quiet(proxy: &CountingProxy, quiet: Duration, since: Instant) {
+    let deadline = since + Duration::from_secs(30);
+    loop {
+        let last = proxy.last_activity_at().map_or(since, |t| t.max(since));
+        let silent_for = last.elapsed();
+        if (silent_for >= quiet && proxy.in_flight() == 0) || Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(
+            quiet
+                .saturating_sub(silent_for)
+                .max(Duration::from_millis(5)),
+        );
+    }
+}
+
+fn request(
+    agent: &ureq::Agent,
+    app: &mut RunningApp,
+    probe: &Probe,
+    source: &CountSource,
+    proxy: Option<&CountingProxy>,
+    loaded: &LoadedConfig,
+    kind: DatabaseKind,
+    database_url: &str,
+) -> Result<RequestCount, ProbeError> {
+    let url = format!("http://127.0.0.1:{}{}", app.port, probe.path);
+    let endpoint = format!("{} {}", probe.method.to_uppercase(), probe.path);
+    if let Some(proxy) = proxy {
+        check_faults(&proxy.drain().faults, database_url)?; // nothing before the request belongs to it
+    }
+    let mut builder = ureq::http::Request::builder()
+        .method(probe.method.to_uppercase().as_str())
+        .uri(&url);
+    let has_content_type = probe
+        .headers
+        .keys()
+        .any(|k| k.eq_ignore_ascii_case("content-type"));
+    for (name, value) in &probe.headers {
+        builder = builder.header(name, value);
+    }
+    if probe.body.is_some() && !has_content_type {
+        builder = builder.header("content-type", "application/json");
+    }
+    let request = builder
+        .body(probe.body.clone().unwrap_or_default())
+        .map_err(|e| ProbeError::BadRequest {
+            probe: probe.name.clone(),
+            message: e.to_string(),
+        })?;
+    let response = agent.run(request);
+    let mut response = match response {
+        Ok(response) => response,
+        Err(error) => {
+            app.check_alive(&format!("during {endpoint}"))?;
+            return Err(ProbeError::Request {
+                endpoint,
+                message: error.to_string(),
+                tail: app.log_tail(),
+            });
+        }
+    };
+    let status = response.status().as_u16();
+    let header_values = |name: &str| -> Vec<String> {
+        response
+            .headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect()
+    };
+    let count_header = match source {
+        CountSource::Header(name) => Some((name.clone(), header_values(name))),
+        _ => None,
+    };
+    let server_timing = header_values("server-timing");
+    let statement_lines = header_values(counting::STATEMENT_HEADER);
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_string()
+        .unwrap_or_default();
+    let finished = Instant::now();
+    let expected = match probe.expect_status {
+        Some(expected) => status == expected,
+        None => (200..300).contains(&status),
+    };
+    if !expected {
+        return Err(ProbeError::UnexpectedStatus {
+            probe: probe.name.clone(),
+            endpoint,
+            status,
+            expected: probe
+                .expect_status
+                .map_or("2xx".to_string(), |s| s.to_string()),
+            body_start: body.chars().take(300).collect(),
+        });
+    }
+    let excluded_classes = &loaded.config.probes.exclude;
+    let is_excluded = |class: StatementClass| excluded_classes.iter().any(|c| c == class.as_str());
+    let sql_dialect = dialect(kind);
+    let mut count = RequestCount {
+        status,
+        ..RequestCount::default()
+    };
+    match source {
+        CountSource::Proxy => {
+            let proxy = proxy.expect("proxy counting starts the proxy");
+            wait_quiet(proxy, loaded.config.probes.quiet_period.0, finished);
+            let activity = proxy.drain();
+            check_faults(&activity.faults, database_url)?;
+            count.round_trips = activity.round_trips();
+            count.transactions = activity.transactions();
+            for event in &activity.statements {
+                let print = fingerprint::fingerprint(&event.sql, sql_dialect);
+                count.rows += event.rows.unwrap_or(0);
+                if is_excluded(print.class) {
+                    add(&mut count.excluded, print.strict, print.readable, 1);
+                } else {
+                    count.total += 1;
+                    add(&mut count.statements, print.strict, print.readable, 1);
+                }
+            }
+        }
+        CountSource::Header(name) => {
+            let values = count_header.map(|(_, v)| v).unwrap_or_default();
+            let value = values
+                .first()
+                .ok_or_else(|| ProbeError::MissingCountHeader {
+                    endpoint: endpoint.clone(),
+                    header: name.clone(),
+                })?;
+            count.total =
+                counting::parse_count_header(value).ok_or_else(|| ProbeError::BadCountHeader {
+                    endpoint: endpoint.clone(),
+                    header: name.clone(),
+                    value: value.clone(),
+                })?;
+        }
+        CountSource::ServerTiming => {
+            count.total = counting::parse_server_timing(server_timing.iter().map(String::as_str))
+                .ok_or_else(|| ProbeError::MissingCountHeader {
+                endpoint: endpoint.clone(),
+                header: "Server-Timing (db)".into(),
+            })?;
+        }
+    }
+    if *source != CountSource::Proxy {
+        for line in &statement_lines {
+            if let Some((n, sql)) = counting::parse_statement_header(line) {
+                let print = fingerprint::fingerprint(sql, sql_dialect);
+                if is_excluded(print.class) {
+                    add(&mut count.excluded, print.strict, print.readable, n);
+                } else {
+                    add(&mut count.statements, print.strict, print.readable, n);
+                }
+            }
+        }
+    }
+    app.check_alive(&format!("after {}", probe.name))?;
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxied_url_keeps_credentials_path_and_query() {
+        let proxy: std::net::SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        assert_eq!(
+            proxied_url(
+                "postgres://postgres:secret@db.example:5432/shop?sslmode=disable",
+                proxy
+            )
+            .unwrap(),
+            "postgres://postgres:secret@127.0.0.1:40000/shop?sslmode=disable"
+        );
+        assert_eq!(
+            proxied_url("mysql://root@localhost/app", proxy).unwrap(),
+            "mysql://root@127.0.0.1:40000/app"
+        );
+    }
+
+    #[test]
+    fn upstream_defaults_the_port() {
+        assert_eq!(
+            upstream_address("postgres://u@db/x", DatabaseKind::Postgres).unwrap(),
+            "db:5432"
+        );
+        assert_eq!(
+            upstream_address("mysql://u:p@127.0.0.1:3307/x", DatabaseKind::Mysql).unwrap(),
+            "127.0.0.1:3307"
+        );
+        assert!(upstream_address("nonsense", DatabaseKind::Postgres).is_err());
+    }
+
+    #[test]
+    fn redaction_hides_the_password() {
+        assert_eq!(redact("postgres://u:secret@h/x"), "postgres://u:***@h/x");
+    }
+}

@@ -1,0 +1,184 @@
+//! Human units shared by every reporter: durations in ns, µs, ms or s with three
+//! significant digits, ratios as signed percentages with their interval.
+
+use std::fmt::Write as _;
+
+/// `1234.5` -> `"1.23 µs"`; not finite -> `"n/a"`.
+pub fn format_duration_ns(duration_ns: f64) -> String {
+    if !duration_ns.is_finite() {
+        return "n/a".to_owned();
+    }
+    let magnitude = duration_ns.abs();
+    let (value, unit) = if magnitude < 1e3 {
+        (duration_ns, "ns")
+    } else if magnitude < 1e6 {
+        (duration_ns / 1e3, "µs")
+    } else if magnitude < 1e9 {
+        (duration_ns / 1e6, "ms")
+    } else {
+        (duration_ns / 1e9, "s")
+    };
+    format!("{} {unit}", three_significant(value))
+}
+
+fn three_significant(value: f64) -> String {
+    let magnitude = value.abs();
+    if magnitude < 10.0 {
+        format!("{value:.2}")
+    } else if magnitude < 100.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.0}")
+    }
+}
+
+/// A ratio current / baseline as a signed change: `1.123` -> `"+12.3%"`.
+pub fn format_percent(ratio: f64) -> String {
+    if !ratio.is_finite() {
+        return "n/a".to_owned();
+    }
+    let percent = (ratio - 1.0) * 100.0;
+    let text = format!("{percent:+.1}%");
+    // Rounding can give "-0.0%"; a change that rounds to nothing has no sign.
+    if text == "-0.0%" {
+        "+0.0%".to_owned()
+    } else {
+        text
+    }
+}
+
+/// A change with its interval: `"+12.3% [+8.1%, +16.7%]"`.
+pub fn format_change(ratio: f64, ratio_low: f64, ratio_high: f64) -> String {
+    format!(
+        "{} [{}, {}]",
+        format_percent(ratio),
+        format_percent(ratio_low),
+        format_percent(ratio_high)
+    )
+}
+
+/// The 7-character abbreviation of a commit id; `None` when `commit` is not a
+/// hexadecimal id (so a report never shows an arbitrary string as a SHA).
+pub fn short_sha(commit: &str) -> Option<String> {
+    let is_hex = !commit.is_empty() && commit.chars().all(|c| c.is_ascii_hexdigit());
+    is_hex.then(|| commit.chars().take(7).collect())
+}
+
+/// A statement count that may be absent: `Some(3)` -> `"3"`, `None` -> `"-"`.
+pub fn format_count(count: Option<u64>) -> String {
+    count.map_or_else(|| "-".to_owned(), |n| n.to_string())
+}
+
+/// A signed count difference: `+48`, `-2`, `0`.
+pub fn format_count_change(before: u64, after: u64) -> String {
+    use std::cmp::Ordering;
+    match after.cmp(&before) {
+        Ordering::Greater => format!("+{}", after - before),
+        Ordering::Less => format!("-{}", before - after),
+        Ordering::Equal => "0".to_owned(),
+    }
+}
+
+/// At most `max_chars` characters of `text`, with `…` when something was cut, so
+/// one hostile or accidental huge name cannot crowd a report.
+pub fn clip_chars(text: &str, max_chars: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max_chars) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some((cut, _)) => std::borrow::Cow::Owned(format!("{}…", &text[..cut])),
+    }
+}
+
+/// The verdict as a report word with a symbol for quick scanning.
+pub fn verdict_symbol(verdict: crate::comparison::Verdict) -> &'static str {
+    use crate::comparison::Verdict;
+    match verdict {
+        Verdict::Regressed => "❌",
+        Verdict::Improved => "🚀",
+        Verdict::Unchanged => "✅",
+        Verdict::Inconclusive => "❔",
+        Verdict::New => "🆕",
+        Verdict::Missing => "⚠️",
+        Verdict::Accepted => "☑️",
+    }
+}
+
+/// One plain-text line (not escaped) with the verdict, the numbers and the rule:
+/// `regressed: 1.00 µs -> 1.20 µs, change +20.0% [+15.0%, +25.0%] (rule)`.
+pub fn entry_summary(entry: &crate::comparison::Entry) -> String {
+    let numbers = if let Some(bench) = &entry.bench {
+        format!(
+            "{} -> {}, change {}",
+            format_duration_ns(bench.baseline_ns),
+            format_duration_ns(bench.current_ns),
+            format_change(bench.ratio, bench.ratio_low, bench.ratio_high)
+        )
+    } else if let Some(probe) = &entry.probe {
+        let mut text = format!(
+            "{}: statements {} -> {}",
+            probe.endpoint,
+            format_count(probe.baseline_total),
+            format_count(probe.current_total)
+        );
+        for diff in &probe.changed {
+            let _ = write!(
+                text,
+                "; {} {} -> {}{}",
+                diff.readable,
+                diff.before,
+                diff.after,
+                if diff.n_plus_one { " (N+1)" } else { "" }
+            );
+        }
+        text
+    } else {
+        String::new()
+    };
+    if numbers.is_empty() {
+        format!("{}: {}", entry.verdict.as_str(), entry.rule)
+    } else {
+        format!("{}: {numbers} ({})", entry.verdict.as_str(), entry.rule)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_pick_the_unit_and_three_significant_digits() {
+        assert_eq!(format_duration_ns(12.345), "12.3 ns");
+        assert_eq!(format_duration_ns(1234.5), "1.23 µs");
+        assert_eq!(format_duration_ns(456_789.0), "457 µs");
+        assert_eq!(format_duration_ns(12_300_000.0), "12.3 ms");
+        assert_eq!(format_duration_ns(1.5e9), "1.50 s");
+        assert_eq!(format_duration_ns(f64::NAN), "n/a");
+    }
+
+    #[test]
+    fn changes_are_signed_percentages_with_their_interval() {
+        assert_eq!(format_change(1.123, 1.081, 1.167), "+12.3% [+8.1%, +16.7%]");
+        assert_eq!(format_percent(0.9), "-10.0%");
+        assert_eq!(format_percent(0.99999), "+0.0%");
+    }
+
+    #[test]
+    fn short_sha_refuses_what_is_not_a_commit_id() {
+        assert_eq!(short_sha("0123456789abcdef").as_deref(), Some("0123456"));
+        assert_eq!(short_sha("main`; rm"), None);
+        assert_eq!(short_sha(""), None);
+    }
+
+    #[test]
+    fn count_changes_are_signed() {
+        assert_eq!(format_count_change(3, 51), "+48");
+        assert_eq!(format_count_change(5, 3), "-2");
+        assert_eq!(format_count_change(4, 4), "0");
+        assert_eq!(format_count(None), "-");
+    }
+
+    #[test]
+    fn clip_cuts_on_a_character_boundary() {
+        assert_eq!(clip_chars("µµµµ", 2), "µµ…");
+        assert_eq!(clip_chars("short", 10), "short");
+    }
+}

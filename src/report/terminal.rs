@@ -1,0 +1,218 @@
+//! The terminal report: warnings first, then one table row per benchmark and
+//! probe (baseline, current, change with its interval, verdict) with a probe's
+//! changed fingerprints under its row, then why each entry that needs a look
+//! got its verdict, then a one-line verdict. Colour only when
+//! the caller asks for it.
+
+use std::io::{self, Write};
+
+use anstyle::{AnsiColor, Style};
+use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, LineStyle, Table, TableStyle};
+
+use super::Reporter;
+use super::escape::sanitize_terminal;
+use super::human::{
+    format_change, format_count, format_count_change, format_duration_ns, short_sha,
+};
+use crate::comparison::{Comparison, Entry, Outcome, Verdict};
+
+/// Renders the table; `color` decides whether ANSI styles are written.
+pub struct TerminalReporter {
+    pub color: bool,
+}
+
+impl Reporter for TerminalReporter {
+    fn render(&self, comparison: &Comparison, out: &mut dyn Write) -> io::Result<()> {
+        let warning_style = self.bold(AnsiColor::Yellow);
+        for warning in &comparison.warnings {
+            writeln!(
+                out,
+                "{warning_style}warning:{warning_style:#} {}",
+                sanitize_terminal(warning)
+            )?;
+        }
+        if !comparison.warnings.is_empty() {
+            writeln!(out)?;
+        }
+        if !comparison.entries.is_empty() {
+            // comfy-table pads the last column; trailing blanks only clutter logs.
+            for line in self.table(comparison).lines() {
+                writeln!(out, "{}", line.trim_end())?;
+            }
+            writeln!(out)?;
+        }
+        let notes = notes(comparison);
+        for (verdict, id, note) in &notes {
+            let style = match verdict_ansi(*verdict) {
+                Some(color) if self.color => Style::new().fg_color(Some(color.into())),
+                _ => Style::new(),
+            };
+            writeln!(
+                out,
+                "{style}{:<12}{style:#} {}: {note}",
+                verdict.as_str(),
+                sanitize_terminal(id)
+            )?;
+        }
+        if !notes.is_empty() {
+            writeln!(out)?;
+        }
+        let (outcome_style, word) = match comparison.outcome {
+            Outcome::Fail => (self.bold(AnsiColor::Red), "fail"),
+            Outcome::Pass => (self.bold(AnsiColor::Green), "pass"),
+        };
+        let counts: Vec<String> = Verdict::ALL
+            .iter()
+            .map(|verdict| format!("{} {}", comparison.count(*verdict), verdict.as_str()))
+            .collect();
+        writeln!(
+            out,
+            "perfguard: {outcome_style}{word}{outcome_style:#} ({})",
+            counts.join(", ")
+        )
+    }
+}
+
+impl TerminalReporter {
+    /// Bold and coloured, or no style at all without colour.
+    fn bold(&self, color: AnsiColor) -> Style {
+        if self.color {
+            Style::new().fg_color(Some(color.into())).bold()
+        } else {
+            Style::new()
+        }
+    }
+
+    fn table(&self, comparison: &Comparison) -> Table {
+        let mut table = Table::new();
+        table
+            .load_style(
+                TableStyle::new().header_separator(LineStyle::none().fill('─').junction('─')),
+            )
+            .set_content_arrangement(ContentArrangement::Disabled)
+            .set_header([
+                "benchmark / probe",
+                "baseline",
+                "current",
+                "change",
+                "verdict",
+            ]);
+        if self.color {
+            table.enforce_styling();
+        } else {
+            table.force_no_tty();
+        }
+        for entry in &comparison.entries {
+            add_entry(&mut table, entry);
+        }
+        for index in 1..=3 {
+            if let Some(column) = table.column_mut(index) {
+                column.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        table
+    }
+}
+
+fn verdict_color(verdict: Verdict) -> Option<Color> {
+    match verdict {
+        Verdict::Regressed => Some(Color::Red),
+        Verdict::Improved => Some(Color::Green),
+        Verdict::Inconclusive | Verdict::Missing => Some(Color::Yellow),
+        Verdict::Accepted => Some(Color::Cyan),
+        Verdict::New => Some(Color::Blue),
+        Verdict::Unchanged => None,
+    }
+}
+
+fn colored(text: String, color: Option<Color>) -> Cell {
+    match color {
+        Some(color) => Cell::new(text).fg(color),
+        None => Cell::new(text),
+    }
+}
+
+fn add_entry(table: &mut Table, entry: &Entry) {
+    let color = verdict_color(entry.verdict);
+    let verdict = colored(entry.verdict.as_str().to_owned(), color);
+    let name = sanitize_terminal(&entry.id);
+    if let Some(probe) = &entry.probe {
+        let change = match (probe.baseline_total, probe.current_total) {
+            (Some(before), Some(after)) => format_count_change(before, after),
+            _ => "-".to_owned(),
+        };
+        table.add_row(vec![
+            // Probes are often named after their endpoint: show it once then.
+            Cell::new(if entry.id == probe.endpoint {
+                name.clone()
+            } else {
+                format!("{name} {}", sanitize_terminal(&probe.endpoint))
+            }),
+            Cell::new(format!("{} stmt", format_count(probe.baseline_total))),
+            Cell::new(format!("{} stmt", format_count(probe.current_total))),
+            colored(change, color),
+            verdict,
+        ]);
+        for diff in &probe.changed {
+            table.add_row(vec![
+                Cell::new(format!("  └ {}", sanitize_terminal(&diff.readable))),
+                Cell::new(diff.before.to_string()),
+                Cell::new(diff.after.to_string()),
+                colored(format_count_change(diff.before, diff.after), color),
+                Cell::new(if diff.n_plus_one { "N+1" } else { "" }),
+            ]);
+        }
+    } else {
+        let (baseline, current, change) = match &entry.bench {
+            Some(bench) => (
+                format_duration_ns(bench.baseline_ns),
+                format_duration_ns(bench.current_ns),
+                format_change(bench.ratio, bench.ratio_low, bench.ratio_high),
+            ),
+            None => ("-".to_owned(), "-".to_owned(), "-".to_owned()),
+        };
+        table.add_row(vec![
+            Cell::new(name),
+            Cell::new(baseline),
+            Cell::new(current),
+            colored(change, color),
+            verdict,
+        ]);
+    }
+}
+
+/// Why each entry a reader must look at got its verdict: the rule, the probe's
+/// budget, the acceptance.
+fn notes(comparison: &Comparison) -> Vec<(Verdict, &str, String)> {
+    let mut notes = Vec::new();
+    for entry in &comparison.entries {
+        if matches!(entry.verdict, Verdict::Unchanged | Verdict::Improved) {
+            continue;
+        }
+        let mut note = sanitize_terminal(&entry.rule);
+        if let Some(max_queries) = entry.probe.as_ref().and_then(|probe| probe.max_queries) {
+            note.push_str(&format!(" (budget {max_queries} statements)"));
+        }
+        if let Some(acceptance) = &entry.accepted {
+            note.push_str(&format!(
+                "; accepted in {} by {}: {}",
+                short_sha(&acceptance.commit).unwrap_or_default(),
+                sanitize_terminal(&acceptance.author),
+                sanitize_terminal(&acceptance.reason)
+            ));
+        }
+        notes.push((entry.verdict, entry.id.as_str(), note));
+    }
+    notes
+}
+
+fn verdict_ansi(verdict: Verdict) -> Option<AnsiColor> {
+    match verdict {
+        Verdict::Regressed => Some(AnsiColor::Red),
+        Verdict::Improved => Some(AnsiColor::Green),
+        Verdict::Inconclusive | Verdict::Missing => Some(AnsiColor::Yellow),
+        Verdict::Accepted => Some(AnsiColor::Cyan),
+        Verdict::New => Some(AnsiColor::Blue),
+        Verdict::Unchanged => None,
+    }
+}
