@@ -4,6 +4,7 @@
 mod bad_input;
 mod db;
 mod gate;
+mod gate_git;
 mod git;
 mod probes;
 mod proxy;
