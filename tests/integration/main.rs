@@ -5,6 +5,7 @@ mod bad_input;
 mod db;
 mod gate;
 mod gate_git;
+mod init;
 mod git;
 mod probes;
 mod proxy;
