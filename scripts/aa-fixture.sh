@@ -1,38 +1,48 @@
 #!/usr/bin/env bash
-# A/A false alarms of the stored-baseline gate: record the workload fixture's
-# baseline and check it at the same work, TRIALS times (default 20), with
-# perfguard's default settings (5% threshold). Prints one line per trial and
-# the number of trials in which any benchmark was flagged as regressed.
+# A/A false alarms of the gate with its default settings: in a git repository
+# holding the workload fixture, record the baseline on `main` and commit it,
+# then run `perfguard check` at the same work; TRIALS times (default 20).
+# Defaults mean: one recorded run against one measured run, 5% threshold, and a
+# benchmark that looks regressed is re-measured paired against the merge-base
+# before it can fail the gate. MODE=no-confirm measures without that
+# confirmation (`--no-confirm`), i.e. the raw stored-baseline comparison.
 #
 #   scripts/aa-fixture.sh [TRIALS]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 trials=${1:-20}
-perfguard=${PERFGUARD:-$root/target/release/perfguard}
-[[ -x $perfguard ]] || (cd "$root" && cargo build --release --quiet)
+mode=${MODE:-default}
+if [[ -z "${PERFGUARD:-}" ]]; then
+    (cd "$root" && cargo build --release --quiet)
+    PERFGUARD=$root/target/release/perfguard
+fi
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target/fixtures}
-work=$(mktemp -d)
+work=$(mktemp -d "${TMPDIR:-/tmp}/perfguard-aa-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cp -r "$root/fixtures/workload/." "$work/"
-rm -rf "$work/baselines"
-# Default settings: no threshold override.
-printf '[[bench]]\nname = "work"\ncommand = "cargo bench --bench work"\n' > "$work/perfguard.toml"
+rm -rf "$work/baselines" "$work/target"
+# Default gate settings; only the base ref is local.
+printf '[gate]\nbase_ref = "main"\n\n[[bench]]\nname = "work"\ncommand = "cargo bench --bench work"\n' > "$work/perfguard.toml"
 cd "$work"
-(cargo bench --quiet --bench work --no-run >/dev/null 2>&1)
-# Stored-baseline mode from the working tree, without a paired confirmation.
+git() { command git -c user.name=aa -c user.email=aa@perfguard.invalid -c commit.gpgsign=false "$@"; }
+printf 'target/\n' > .gitignore
+cargo bench --quiet --bench work --no-run >/dev/null 2>&1
+git init --quiet --initial-branch=main && git add --all && git commit --quiet -m fixture
 extra=()
-if "$perfguard" check --help | grep -q -- --baselines-from; then extra=(--baselines-from worktree --no-confirm); fi
+[[ $mode == no-confirm ]] && extra=(--no-confirm)
 alarms=0
 for trial in $(seq "$trials"); do
-    "$perfguard" -q baseline record
+    "$PERFGUARD" -q baseline record
+    git add --all && git commit --quiet -m "baseline $trial"
     start=$(date +%s.%N)
     set +e
-    "$perfguard" check "${extra[@]}" --format json > check.json 2>/dev/null
+    "$PERFGUARD" check "${extra[@]}" --format json > ../check-$$.json 2>/dev/null
     code=$?
     set -e
     seconds=$(echo "$(date +%s.%N) - $start" | bc)
-    summary=$(python3 -c 'import json; c=json.load(open("check.json")); print(" ".join("%s=%s(%+.1f%%)" % (e["id"], e["verdict"], (e["bench"]["ratio"] - 1) * 100) if e.get("bench") else "%s=%s" % (e["id"], e["verdict"]) for e in c["entries"]))')
+    summary=$(python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); print(" ".join("%s=%s(%+.1f%%%s)" % (e["id"], e["verdict"], (e["bench"]["ratio"] - 1) * 100, {None: "", True: ", confirmed", False: ", dismissed"}[e["bench"].get("confirmed")]) if e.get("bench") else "%s=%s" % (e["id"], e["verdict"]) for e in c["entries"]))' ../check-$$.json)
     [[ $code == 1 ]] && alarms=$((alarms + 1))
-    printf 'trial %2d: exit %d, %.1fs, %s\n' "$trial" "$code" "$seconds" "$summary"
+    printf 'trial %2d: exit %d, %5.1fs, %s\n' "$trial" "$code" "$seconds" "$summary"
 done
-printf 'A/A false alarms: %d of %d trials (default 5%% threshold, one recorded run vs one measured run)\n' "$alarms" "$trials"
+rm -f ../check-$$.json
+printf 'A/A false alarms (%s): %d of %d trials\n' "$mode" "$alarms" "$trials"
