@@ -147,7 +147,12 @@ pub fn run(global: &Global, options: Init) -> Result<i32, Error> {
         write_new(&keep, "", true, &mut written)?;
     }
     write_new(&workflow, WORKFLOW, options.force, &mut written)?;
-    write_new(&comment_workflow, COMMENT_WORKFLOW, options.force, &mut written)?;
+    write_new(
+        &comment_workflow,
+        COMMENT_WORKFLOW,
+        options.force,
+        &mut written,
+    )?;
     for path in &written {
         eprintln!("perfguard: wrote {}", path.display());
     }

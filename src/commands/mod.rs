@@ -260,7 +260,8 @@ pub fn measure(
         .filter(|p| options.probes && selected(&p.name))
         .collect();
     if !probes.is_empty() {
-        results.probes = crate::probe::runner::run_probes(loaded, &probes, working_dir, progress)?;
+        results.probes =
+            crate::probe::runner::run_probes(loaded, &probes, working_dir, &options.env, progress)?;
     }
     Ok(results)
 }

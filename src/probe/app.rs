@@ -100,6 +100,7 @@ impl RunningApp {
     pub fn start(
         app: &App,
         working_dir: &Path,
+        extra_env: &[(String, String)],
         database_url: &str,
     ) -> Result<RunningApp, ProbeError> {
         install_interrupt_handler();
@@ -138,6 +139,7 @@ impl RunningApp {
         let child = Command::new(&words[0])
             .args(&words[1..])
             .current_dir(working_dir)
+            .envs(extra_env.iter().map(|(k, v)| (k, v)))
             .envs(&env)
             .stdin(Stdio::null())
             .stdout(log)

@@ -113,10 +113,13 @@ pub fn redact(url: &str) -> String {
 }
 
 /// Run every selected probe against one started application.
+/// `extra_env` is added to the app's environment (e.g. a worktree's own
+/// `CARGO_TARGET_DIR`), before `[app].env`.
 pub fn run_probes(
     loaded: &LoadedConfig,
     probes: &[&Probe],
     working_dir: &Path,
+    extra_env: &[(String, String)],
     progress: &Progress,
 ) -> Result<BTreeMap<String, ProbeResult>, ProbeError> {
     let config = &loaded.config;
@@ -152,7 +155,7 @@ pub fn run_probes(
         None => url.clone(),
     };
     progress.status(&format!("starting the application: {}", app_config.command));
-    let mut app = match RunningApp::start(app_config, working_dir, &app_database_url) {
+    let mut app = match RunningApp::start(app_config, working_dir, extra_env, &app_database_url) {
         Ok(app) => app,
         Err(error) => {
             // An app that cannot reach its database usually dies while starting:

@@ -10,14 +10,36 @@ fn init_detects_bench_targets_and_refuses_to_overwrite() {
     project.perfguard().arg("init").assert().code(0);
     let config = project.read("perfguard.toml");
     assert!(config.contains("name = \"work\""), "{config}");
-    assert!(config.contains("command = \"cargo bench --bench work\""), "{config}");
-    assert!(config.starts_with('#'), "the config is commented:\n{config}");
+    assert!(
+        config.contains("command = \"cargo bench --bench work\""),
+        "{config}"
+    );
+    assert!(
+        config.starts_with('#'),
+        "the config is commented:\n{config}"
+    );
     assert!(project.path().join("baselines").is_dir());
-    assert!(project.read(".github/workflows/perfguard.yml").contains("perfguard"));
-    assert!(project.read(".github/workflows/perfguard-comment.yml").contains("workflow_run"));
+    assert!(
+        project
+            .read(".github/workflows/perfguard.yml")
+            .contains("perfguard")
+    );
+    assert!(
+        project
+            .read(".github/workflows/perfguard-comment.yml")
+            .contains("workflow_run")
+    );
 
     let again = project.perfguard().arg("init").output().unwrap();
     assert_eq!(again.status.code(), Some(2));
-    assert!(text(&again.stderr).contains("--force"), "{}", text(&again.stderr));
-    project.perfguard().args(["init", "--force"]).assert().code(0);
+    assert!(
+        text(&again.stderr).contains("--force"),
+        "{}",
+        text(&again.stderr)
+    );
+    project
+        .perfguard()
+        .args(["init", "--force"])
+        .assert()
+        .code(0);
 }
