@@ -103,13 +103,16 @@ fn summaries(bench: &BenchResult) -> Vec<RunSummary> {
 }
 
 /// The median over runs of each run's median per-iteration time, in ns.
+/// The typical per-iteration time of a benchmark: the geometric mean of its
+/// runs' medians, the same location the ratio is computed from, so the shown
+/// times and the shown change agree.
 pub fn median_of_runs(bench: &BenchResult) -> f64 {
-    let medians: Vec<f64> = bench
+    let log_medians: Vec<f64> = bench
         .runs
         .iter()
-        .map(|r| stats::median_ns(&r.per_iteration_ns))
+        .map(|r| stats::median_ns(&r.per_iteration_ns).ln())
         .collect();
-    stats::median_ns(&medians)
+    (log_medians.iter().sum::<f64>() / log_medians.len() as f64).exp()
 }
 
 fn compare_benches(
