@@ -349,10 +349,27 @@ fn probe_verdict(
 ) -> (Verdict, String) {
     let total = now.total_statements;
     if let Some(budget) = now.max_queries.filter(|budget| total > *budget) {
-        return (
-            Verdict::Regressed,
-            format!("{total} statements exceed the budget max_queries = {budget}"),
-        );
+        let over_budget = format!("{total} statements exceed the budget max_queries = {budget}");
+        // Say what grew too, when the baseline knows: that is what the reviewer fixes.
+        let growth = base
+            .map(|base| {
+                let grown: Vec<String> = changed
+                    .iter()
+                    .filter(|d| d.after > d.before + allow)
+                    .map(describe)
+                    .collect();
+                let mut text = format!("statements {} -> {total}", base.total_statements);
+                if !grown.is_empty() {
+                    text.push_str(&format!(": {}", grown.join(", ")));
+                }
+                text
+            })
+            .filter(|_| base.is_some_and(|b| total > b.total_statements));
+        let rule = match growth {
+            Some(growth) => format!("{growth}; {over_budget}"),
+            None => over_budget,
+        };
+        return (Verdict::Regressed, rule);
     }
     if !now.unstable.is_empty() {
         return (
