@@ -2,7 +2,7 @@
 //! command and what to do. These use a stand-in bench command that copies a
 //! captured criterion tree, since criterion itself is not their subject.
 
-use crate::util::{Project, repo_root, text};
+use crate::util::{Project, assert_exit_2, repo_root, text};
 
 /// Copies the tree named by PERFGUARD_TEST_TREE; without it, fails (never copies `/`).
 const FAKE_BENCH: &str = "set -eu\n: \"${PERFGUARD_TEST_TREE:?no tree to replay}\"\n[ -d \"$PERFGUARD_TEST_TREE\" ]\ncp -r \"$PERFGUARD_TEST_TREE\"/. \"$CRITERION_HOME\"/\n";
@@ -23,22 +23,6 @@ fn tree() -> String {
         .join("fixtures/criterion/criterion-0.8")
         .display()
         .to_string()
-}
-
-fn assert_exit_2(output: &std::process::Output, needles: &[&str]) {
-    let stderr = text(&output.stderr);
-    assert_eq!(
-        output.status.code(),
-        Some(2),
-        "expected exit 2, got {:?}: {stderr}",
-        output.status.code()
-    );
-    for needle in needles {
-        assert!(
-            stderr.contains(needle),
-            "stderr lacks {needle:?}:\n{stderr}"
-        );
-    }
 }
 
 /// Record baselines and a results file with the replayed tree.

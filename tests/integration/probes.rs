@@ -4,7 +4,7 @@
 //! error status, the database unreachable or refusing the login).
 
 use crate::db::{POSTGRES_DEFAULT_URL, PgDatabase, server};
-use crate::util::{Project, repo_root, text};
+use crate::util::{Project, assert_exit_2, repo_root, text};
 
 fn tiny_app_config(mode: &str, extra_app: &str, probe: &str) -> String {
     let script = repo_root().join("fixtures/probe-apps/tiny_app.py");
@@ -16,17 +16,6 @@ fn tiny_app_config(mode: &str, extra_app: &str, probe: &str) -> String {
 
 const HEADER_PROBE: &str =
     "[[probe]]\nname = \"items\"\npath = \"/items\"\ncount = \"header:X-Query-Count\"\n";
-
-fn assert_exit_2(output: &std::process::Output, needles: &[&str]) {
-    let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "expected exit 2:\n{stderr}");
-    for needle in needles {
-        assert!(
-            stderr.contains(needle),
-            "stderr lacks {needle:?}:\n{stderr}"
-        );
-    }
-}
 
 #[test]
 fn header_counting_reads_the_count_and_fingerprints_without_literals() {
