@@ -4,6 +4,7 @@
 mod bad_input;
 mod gate;
 mod git;
+mod quality;
 mod reader;
 mod report;
 mod util;
