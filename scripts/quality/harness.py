@@ -36,6 +36,7 @@ import table  # noqa: E402
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "fixtures" / "quality"
 EFFECTS_PERCENT = (0, 2, 5, 10, 20)
+MAX_CONSECUTIVE_FAILURES = 4
 SMOKE_BENCHMARKS = ("arith_xorshift", "hash_sip", "short_multiply", "alloc_vec_push")
 # Nominal work units of each benchmark, in the order of SCALE_PERMILLE: read
 # from the fixture's src/lib.rs so the true effect is computed from whole units.
@@ -268,6 +269,13 @@ def parse_criterion_output(stdout: str) -> dict[str, dict]:
     return {k: v for k, v in verdicts.items() if v["verdict"] is not None}
 
 
+def failed_record(trial: int, effect: int, mode: str, error: str) -> dict:
+    return {
+        "trial": trial, "mode": mode, "trial_effect_percent": effect, "exit_code": None,
+        "wall_s": 0.0, "error": error.replace("\n", " | ")[-600:], "entries": [], "confirmation_rerun": False,
+    }
+
+
 def trial_record(trials: Trials, trial: int, effect: int, affected: list[int], mode: str) -> dict:
     code, wall_s, comparison, log = trials.check(mode)
     record = {
@@ -363,11 +371,25 @@ def main() -> int:
             half = trials.selected[round_ % 2 :: 2]
             slowed = half if args.affected == "half" else trials.selected
             affected = slowed if effect else []
-            trials.commit_trial(trial, effect, affected)
             order = modes if trial % 2 == 0 else list(reversed(modes))
+            try:
+                trials.commit_trial(trial, effect, affected)
+                committed = None
+            except HarnessError as error:
+                committed = str(error)
             for mode in order:
-                record = trial_record(trials, trial, effect, affected, mode)
+                try:
+                    if committed is not None:
+                        raise HarnessError(f"the trial commit failed: {committed}")
+                    record = trial_record(trials, trial, effect, affected, mode)
+                except HarnessError as error:
+                    # An infrastructure fault (a full disk, a git lock) spoils
+                    # this check, not the run: record it and go on.
+                    record = failed_record(trial, effect, mode, str(error))
                 records.append(record)
+                recent = records[-MAX_CONSECUTIVE_FAILURES:]
+                if len(recent) == MAX_CONSECUTIVE_FAILURES and all(r["error"] for r in recent):
+                    raise HarnessError(f"{MAX_CONSECUTIVE_FAILURES} checks in a row failed; last: {record['error']}")
                 flagged = sum(e["verdict"] == "regressed" for e in record["entries"])
                 slowed = sum(e["true_effect_percent"] > 0 for e in record["entries"])
                 print(

@@ -81,9 +81,12 @@ class Settings:
     # A run's location: the median of its log per-iteration times (perfguard),
     # or a lower quantile (interference only ever slows a sample down).
     run_quantile: float = 0.5
+    # The within-run sampling variance of a run's location: from the MAD of its
+    # samples (perfguard), or none (the rounds' own spread and the prior decide).
+    within: str = "mad"
 
 
-def summarize(per_iteration_ns: list[float], quantile: float = 0.5) -> tuple[float, float]:
+def summarize(per_iteration_ns: list[float], quantile: float = 0.5, within: str = "mad") -> tuple[float, float]:
     logs = sorted(math.log(t) for t in per_iteration_ns)
     median = statistics.median(logs)
     robust_sd = 1.4826 * statistics.median(abs(v - median) for v in logs)
@@ -94,6 +97,15 @@ def summarize(per_iteration_ns: list[float], quantile: float = 0.5) -> tuple[flo
         low = math.floor(position)
         high = min(low + 1, len(logs) - 1)
         location = logs[low] + (logs[high] - logs[low]) * (position - low)
+    if within == "none":
+        return location, 0.0
+    if within == "bootstrap":
+        # Exact bootstrap variance of the minimum: a resample's minimum is the
+        # k-th smallest value with probability ((n-k+1)/n)^n - ((n-k)/n)^n.
+        n = len(logs)
+        weights = [((n - k) / n) ** n - ((n - k - 1) / n) ** n for k in range(n)]
+        mean = sum(w * v for w, v in zip(weights, logs))
+        return location, sum(w * (v - mean) ** 2 for w, v in zip(weights, logs))
     return location, math.pi / 2 * robust_sd * robust_sd / len(logs)
 
 
@@ -158,7 +170,7 @@ def paired_verdicts(rounds: list[tuple[dict, dict]], s: Settings) -> dict[str, b
     changes = []
     for bench_id in ids:
         pairs = [
-            (summarize(b[bench_id], s.run_quantile), summarize(h[bench_id], s.run_quantile))
+            (summarize(b[bench_id], s.run_quantile, s.within), summarize(h[bench_id], s.run_quantile, s.within))
             for b, h in rounds
             if bench_id in b and bench_id in h
         ]
@@ -172,16 +184,25 @@ def paired_verdicts(rounds: list[tuple[dict, dict]], s: Settings) -> dict[str, b
 def stored_verdicts(check_runs: list[dict], baseline: dict, s: Settings) -> dict[str, bool]:
     head = check_runs[0]["samples"]
     ids = sorted(set(head) & set(baseline))
-    q = s.run_quantile
-    changes = [compare_runs([summarize(r, q) for r in baseline[i]], [summarize(head[i], q)], s) for i in ids]
+    q, w = s.run_quantile, s.within
+    changes = [compare_runs([summarize(r, q, w) for r in baseline[i]], [summarize(head[i], q, w)], s) for i in ids]
     adjusted = holm([p for _, p in changes])
     verdicts = {i: regressed(r, p, s) for i, (r, _), p in zip(ids, changes, adjusted)}
     suspects = [i for i, flagged in verdicts.items() if flagged]
     if s.confirm and suspects:
+        # Only the suspects perfguard itself re-ran have confirmation rounds; a
+        # suspect of other settings that perfguard did not re-run counts as
+        # dismissed, so stored-mode rates of other settings are lower bounds
+        # (see UNCONFIRMABLE).
         confirmation = paired_verdicts(paired_rounds(check_runs[1:]), s)
         for bench_id in suspects:
-            verdicts[bench_id] = confirmation.get(bench_id, True)
+            if bench_id not in confirmation:
+                UNCONFIRMABLE.append(bench_id)
+            verdicts[bench_id] = confirmation.get(bench_id, False)
     return verdicts
+
+
+UNCONFIRMABLE: list[str] = []
 
 
 def evaluate(records: list[dict], samples: dict, baseline: dict, s: Settings) -> list[dict]:
@@ -211,6 +232,33 @@ def summary_rows(records: list[dict]) -> list[str]:
     return rows
 
 
+def noise_summary(records: list[dict], samples: dict, run_quantile: float = 0.5) -> str:
+    """How far one paired round's head/base ratio strays when nothing changed:
+    quantiles of |ln ratio| over every A/A benchmark and round."""
+    deviations = []
+    for record in records:
+        if record["mode"] != "paired" or record["error"] is not None:
+            continue
+        unchanged = {e["id"] for e in record["entries"] if e["true_effect_percent"] == 0}
+        for base, head in paired_rounds(samples[(record["trial"], record["mode"])]):
+            for bench_id in unchanged & set(base) & set(head):
+                head_location = summarize(head[bench_id], run_quantile)[0]
+                deviations.append(abs(head_location - summarize(base[bench_id], run_quantile)[0]))
+    if not deviations:
+        return "no A/A paired rounds"
+    deviations.sort()
+
+    def quantile(q: float) -> str:
+        return f"{100 * (math.exp(deviations[min(len(deviations) - 1, int(q * len(deviations)))]) - 1):.1f}%"
+
+    return (
+        f"A/A paired rounds (run location: {run_quantile:.0%} quantile of the samples): {len(deviations)}; "
+        f"|head/base - 1| median {quantile(0.5)}, "
+        f"90th percentile {quantile(0.9)}, 99th {quantile(0.99)}, max {quantile(1.0)}; "
+        f"rounds beyond 5%: {sum(d > math.log(1.05) for d in deviations)}"
+    )
+
+
 VARIANTS = [
     Settings("defaults (noise 2%, prior df 8, 5 rounds, confirm)"),
     Settings("3 rounds", rounds=3),
@@ -220,9 +268,13 @@ VARIANTS = [
     Settings("prior df 16", prior_df=16.0),
     Settings("paired: drop the most extreme round", location="trimmed"),
     Settings("stored without confirmation", confirm=False),
-    Settings("run location: 25th percentile", run_quantile=0.25),
-    Settings("run location: 10th percentile", run_quantile=0.10),
-    Settings("run location: 25th percentile, drop the most extreme round", run_quantile=0.25, location="trimmed"),
+    Settings("run location: minimum", run_quantile=0.0),
+    Settings("run location: minimum, no within-run term", run_quantile=0.0, within="none"),
+    Settings("run location: minimum, no within-run term, 3 rounds", run_quantile=0.0, within="none", rounds=3),
+    Settings("run location: minimum, bootstrap variance of the minimum", run_quantile=0.0, within="bootstrap"),
+    Settings("run location: minimum, no within-run term, drop the most extreme round",
+             run_quantile=0.0, within="none", location="trimmed"),
+    Settings("run location: minimum, no within-run term, noise prior 3%", run_quantile=0.0, within="none", noise_sd_log=0.03),
 ]
 
 
@@ -248,9 +300,14 @@ def main() -> int:
     again = {(r["trial"], r["mode"], e["id"]): e["verdict"] == "regressed" for r in defaults for e in r["entries"]}
     agree = sum(recorded[k] == again[k] for k in again)
     print(f"transcription check: {agree} of {len(again)} verdicts agree with perfguard's")
+    for run_quantile in (0.5, 0.25, 0.1, 0.0):
+        print(noise_summary(records, samples, run_quantile))
     for settings in VARIANTS:
-        print(settings.name)
-        print("\n".join(summary_rows(evaluate(records, samples, baseline, settings))))
+        UNCONFIRMABLE.clear()
+        rows = summary_rows(evaluate(records, samples, baseline, settings))
+        note = f" ({len(UNCONFIRMABLE)} stored suspects had no re-run to confirm them)" if UNCONFIRMABLE else ""
+        print(settings.name + note)
+        print("\n".join(rows))
     return 0
 
 
