@@ -64,11 +64,7 @@ pub enum BenchError {
 pub const KEEP_CRITERION_HOME_ENV: &str = "PERFGUARD_KEEP_CRITERION_HOME";
 
 /// A criterion home inside `dir` whose name sorts in run order.
-fn kept_home(
-    dir: &Path,
-    suite: &str,
-    working_dir: &Path,
-) -> Result<tempfile::TempDir, BenchError> {
+fn kept_home(dir: &Path, suite: &str, working_dir: &Path) -> Result<tempfile::TempDir, BenchError> {
     let since_epoch_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
