@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
-    BaselineRecord, CheckOptions, CompareFiles, Global, Init, MeasureOptions, RenderReport,
-    ReportTarget, RunOptions,
+    BaselineRecord, BaselinesFrom, CheckOptions, CompareFiles, GateOptions, Global, Init,
+    MeasureOptions, MergeOptions, RenderReport, ReportTarget, RunOptions,
 };
 use crate::progress::Verbosity;
 use crate::report::Format;
@@ -82,12 +82,25 @@ impl From<FormatArg> for Format {
 
 #[derive(Debug, Subcommand)]
 pub enum Commands {
-    /// Measure the working tree and write Results (perfguard.results.v1).
+    /// Measure the working tree (or --rev REV) and write Results (perfguard.results.v1).
     Run {
         #[command(flatten)]
         measure: MeasureArgs,
         /// Where to write the results; `-` for stdout.
         #[arg(long, default_value = "perfguard-results.json", value_name = "FILE")]
+        out: PathBuf,
+        /// Measure this revision in a temporary git worktree (always removed)
+        /// instead of the working tree, which stays untouched.
+        #[arg(long, value_name = "REV")]
+        rev: Option<String>,
+    },
+    /// Join the results files of `--shard K/N` runs into one results file.
+    Merge {
+        /// The shards' results files.
+        #[arg(required = true, value_name = "FILES")]
+        files: Vec<PathBuf>,
+        /// Where to write the merged results; `-` for stdout.
+        #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
     /// Record or inspect the stored baselines.
@@ -107,6 +120,8 @@ pub enum Commands {
         #[command(flatten)]
         measure: MeasureArgs,
         #[command(flatten)]
+        gate: GateArgs,
+        #[command(flatten)]
         output: OutputArgs,
     },
     /// Render a stored comparison (perfguard.comparison.v1) in another format.
@@ -115,6 +130,16 @@ pub enum Commands {
         comparison: PathBuf,
         #[command(flatten)]
         output: OutputArgs,
+    },
+    /// Run the counting proxy alone, printing each statement's fingerprint and a
+    /// running count per client connection (Ctrl-C stops it).
+    Proxy {
+        /// The database: postgres://host:port or mysql://host:port.
+        #[arg(long, value_name = "URL")]
+        upstream: String,
+        /// Address to listen on (default: 127.0.0.1 and a free port, printed).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
     },
     /// Write a commented perfguard.toml, baselines/ and a workflow for this project.
     Init {
@@ -153,6 +178,72 @@ pub struct MeasureArgs {
     /// Skip the probes (benchmarks only).
     #[arg(long)]
     pub no_probes: bool,
+    /// Measure shard K of N: a deterministic 1/N of the suites and probes, by
+    /// a stable hash of their names (join the shards with `perfguard merge`).
+    #[arg(long, value_name = "K/N", value_parser = parse_shard_arg)]
+    pub shard: Option<(usize, usize)>,
+}
+
+fn parse_shard_arg(text: &str) -> Result<(usize, usize), String> {
+    crate::git::parse_shard(text).map_err(|e| e.to_string())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BaselinesFromArg {
+    /// The files on disk (the default outside a git repository).
+    Worktree,
+    /// The tree of the merge-base of HEAD and the base ref (the default in git).
+    Base,
+}
+
+/// How `check` uses git.
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// Gate against the merge-base of HEAD with REV instead of [gate].base_ref.
+    #[arg(long, value_name = "REV")]
+    pub against: Option<String>,
+    /// Read the baselines from the merge-base's tree (`base`, the default in a
+    /// git repository: a pull request cannot loosen its own gate) or from the
+    /// files on disk (`worktree`, for local experiments).
+    #[arg(long, value_enum, value_name = "FROM")]
+    pub baselines_from: Option<BaselinesFromArg>,
+    /// Time by building the merge-base in a temporary worktree and running base
+    /// and head alternately (automatic when the baselines come from another
+    /// kind of machine). Query counts still compare with the stored baselines.
+    #[arg(long)]
+    pub paired: bool,
+    /// Rounds of a paired run or confirmation; each runs every suite at base and at head.
+    #[arg(long, value_name = "N", default_value_t = crate::commands::DEFAULT_ROUNDS,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rounds: u32,
+    /// Fail on regressions against the stored baselines without re-running
+    /// them paired first.
+    #[arg(long)]
+    pub no_confirm: bool,
+    /// Gate on this results file (e.g. from `perfguard merge`) instead of measuring.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["paired", "rev", "runs", "shard"])]
+    pub results: Option<PathBuf>,
+    /// Measure this revision in a temporary git worktree (always removed)
+    /// instead of the working tree.
+    #[arg(long, value_name = "REV")]
+    pub rev: Option<String>,
+}
+
+impl From<GateArgs> for GateOptions {
+    fn from(args: GateArgs) -> GateOptions {
+        GateOptions {
+            against: args.against,
+            baselines_from: args.baselines_from.map(|from| match from {
+                BaselinesFromArg::Worktree => BaselinesFrom::Worktree,
+                BaselinesFromArg::Base => BaselinesFrom::Base,
+            }),
+            paired: args.paired,
+            rounds: args.rounds,
+            confirm: !args.no_confirm,
+            results: args.results,
+            rev: args.rev,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -210,6 +301,8 @@ impl From<MeasureArgs> for MeasureOptions {
             only: args.only,
             benches: !args.no_benches,
             probes: !args.no_probes,
+            shard: args.shard,
+            env: Vec::new(),
         }
     }
 }
@@ -221,7 +314,12 @@ pub enum Action {
     Show,
     Compare(CompareFiles),
     Check(CheckOptions),
+    Merge(MergeOptions),
     Report(RenderReport),
+    Proxy {
+        upstream: String,
+        listen: Option<std::net::SocketAddr>,
+    },
     Init(Init),
 }
 
@@ -229,10 +327,12 @@ impl Cli {
     pub fn into_action(self) -> (Global, Action) {
         let global = self.global.into_global();
         let action = match self.command {
-            Commands::Run { measure, out } => Action::Run(RunOptions {
+            Commands::Run { measure, out, rev } => Action::Run(RunOptions {
                 measure: measure.into(),
                 out,
+                rev,
             }),
+            Commands::Merge { files, out } => Action::Merge(MergeOptions { files, out }),
             Commands::Baseline(BaselineCommand::Record { measure, append }) => {
                 Action::Record(BaselineRecord {
                     measure: measure.into(),
@@ -250,16 +350,22 @@ impl Cli {
                 format: output.format.into(),
                 reports: output.reports,
             }),
-            Commands::Check { measure, output } => Action::Check(CheckOptions {
+            Commands::Check {
+                measure,
+                gate,
+                output,
+            } => Action::Check(CheckOptions {
                 measure: measure.into(),
                 format: output.format.into(),
                 reports: output.reports,
+                gate: gate.into(),
             }),
             Commands::Report { comparison, output } => Action::Report(RenderReport {
                 comparison,
                 format: output.format.into(),
                 reports: output.reports,
             }),
+            Commands::Proxy { upstream, listen } => Action::Proxy { upstream, listen },
             Commands::Init { force } => Action::Init(Init { force }),
         };
         (global, action)

@@ -102,7 +102,8 @@ fn summaries(bench: &BenchResult) -> Vec<RunSummary> {
         .collect()
 }
 
-fn median_of_runs(bench: &BenchResult) -> f64 {
+/// The median over runs of each run's median per-iteration time, in ns.
+pub fn median_of_runs(bench: &BenchResult) -> f64 {
     let medians: Vec<f64> = bench
         .runs
         .iter()
@@ -151,39 +152,13 @@ fn compare_benches(
     let adjusted = stats::holm_adjust(&measured.iter().map(|m| m.4.p_value).collect::<Vec<_>>());
     for ((id, suite, base, now, change), p_adjusted) in measured.into_iter().zip(adjusted) {
         let threshold = options.threshold(&suite);
-        let timing = stats::classify(&change, p_adjusted, threshold, options.alpha);
-        let interval = format!(
-            "{} [{}, {}]",
-            percent(change.ratio),
-            percent(change.ratio_low),
-            percent(change.ratio_high)
+        let (verdict, rule) = timing_verdict(
+            &change,
+            p_adjusted,
+            threshold,
+            options.alpha,
+            "record more baseline runs or use --paired",
         );
-        let limit = format!("{:.1}%", threshold * 100.0);
-        let (verdict, rule) = match timing {
-            TimingVerdict::Regressed => (
-                Verdict::Regressed,
-                format!(
-                    "slower by {interval}: above the {limit} threshold and significant (Holm-adjusted p = {p_adjusted:.2e} < {})",
-                    options.alpha
-                ),
-            ),
-            TimingVerdict::Improved => (
-                Verdict::Improved,
-                format!(
-                    "faster by {interval}: beyond the {limit} threshold and significant (Holm-adjusted p = {p_adjusted:.2e})"
-                ),
-            ),
-            TimingVerdict::Inconclusive => (
-                Verdict::Inconclusive,
-                format!(
-                    "{interval}: the interval holds both no change and a {limit} change; too noisy to tell (record more baseline runs or use --paired)"
-                ),
-            ),
-            TimingVerdict::Unchanged => (
-                Verdict::Unchanged,
-                format!("{interval}: no change beyond the {limit} threshold"),
-            ),
-        };
         entries.push(Entry {
             id,
             kind: EntryKind::Bench,
@@ -212,6 +187,48 @@ fn compare_benches(
         });
     }
     entries
+}
+
+/// The verdict of one timing change and the rule that decided it, in words.
+/// `noisy_hint` tells the user how to sharpen an inconclusive result.
+pub fn timing_verdict(
+    change: &stats::Change,
+    p_adjusted: f64,
+    threshold: f64,
+    alpha: f64,
+    noisy_hint: &str,
+) -> (Verdict, String) {
+    let interval = format!(
+        "{} [{}, {}]",
+        percent(change.ratio),
+        percent(change.ratio_low),
+        percent(change.ratio_high)
+    );
+    let limit = format!("{:.1}%", threshold * 100.0);
+    match stats::classify(change, p_adjusted, threshold, alpha) {
+        TimingVerdict::Regressed => (
+            Verdict::Regressed,
+            format!(
+                "slower by {interval}: above the {limit} threshold and significant (Holm-adjusted p = {p_adjusted:.2e} < {alpha})"
+            ),
+        ),
+        TimingVerdict::Improved => (
+            Verdict::Improved,
+            format!(
+                "faster by {interval}: beyond the {limit} threshold and significant (Holm-adjusted p = {p_adjusted:.2e})"
+            ),
+        ),
+        TimingVerdict::Inconclusive => (
+            Verdict::Inconclusive,
+            format!(
+                "{interval}: the interval holds both no change and a {limit} change; too noisy to tell ({noisy_hint})"
+            ),
+        ),
+        TimingVerdict::Unchanged => (
+            Verdict::Unchanged,
+            format!("{interval}: no change beyond the {limit} threshold"),
+        ),
+    }
 }
 
 /// Per-fingerprint counts before and after, every fingerprint of either side.

@@ -36,7 +36,7 @@ pub fn parse_percent(text: &str) -> Result<f64, String> {
     let value: f64 = number.trim().parse().map_err(|_| {
         format!("invalid percentage {text:?}: expected a number before %, e.g. \"5%\"")
     })?;
-    if !value.is_finite() || value < 0.0 || value >= 1000.0 {
+    if !value.is_finite() || !(0.0..1000.0).contains(&value) {
         return Err(format!(
             "invalid percentage {text:?}: must be between 0% and 1000%"
         ));

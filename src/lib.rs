@@ -30,7 +30,9 @@ pub fn main_impl(cli: Cli) -> i32 {
         Action::Show => commands::show(&global),
         Action::Compare(options) => commands::compare_files(&global, options),
         Action::Check(options) => commands::check(&global, options),
+        Action::Merge(options) => commands::merge(&global, options),
         Action::Report(options) => commands::render_report(&global, options),
+        Action::Proxy { upstream, listen } => commands::proxy(&upstream, listen),
         Action::Init(options) => commands::init(&global, options),
     };
     match outcome {

@@ -215,14 +215,14 @@ fn follow_output(
         let text = String::from_utf8_lossy(&line);
         // criterion rewrites its progress line with \r; the last segment is current.
         for segment in text.split('\r').filter(|s| !s.trim().is_empty()) {
-            if let Some(name) = benchmark_in_line(segment) {
-                if last_benchmark.as_deref() != Some(name) {
-                    if let Some(done) = last_benchmark.take() {
-                        progress.finished_benchmark(&done);
-                    }
-                    progress.benchmark(name);
-                    last_benchmark = Some(name.to_string());
+            if let Some(name) = benchmark_in_line(segment)
+                && last_benchmark.as_deref() != Some(name)
+            {
+                if let Some(done) = last_benchmark.take() {
+                    progress.finished_benchmark(&done);
                 }
+                progress.benchmark(name);
+                last_benchmark = Some(name.to_string());
             }
         }
         let segment = text

@@ -2,13 +2,10 @@
 
 use std::path::Path;
 
-use super::{
-    CheckOptions, CompareFiles, Error, Global, compare_options, emit, exit_code, load, measure,
-};
+use super::{CheckOptions, CompareFiles, Error, Global, compare_options, emit, exit_code};
 use crate::baselines;
 use crate::compare::{self, CompareOptions};
 use crate::config::{self, ConfigError};
-use crate::progress::Progress;
 use crate::results::Results;
 
 /// Read a baseline given as a folder, a baseline file or a results file.
@@ -47,24 +44,7 @@ pub fn compare_files(global: &Global, options: CompareFiles) -> Result<i32, Erro
     Ok(exit_code(&comparison))
 }
 
+/// The gate; see [`super::gate`] for how git takes part.
 pub fn check(global: &Global, options: CheckOptions) -> Result<i32, Error> {
-    let loaded = load(global)?;
-    let dir = loaded.baselines_dir();
-    // Read the baselines before measuring: a missing or corrupt baseline fails fast.
-    let baseline = baselines::read_dir(&dir)?;
-    let progress = Progress::new(global.verbosity);
-    let current = measure(&loaded, &loaded.root, &options.measure, &progress)?;
-    drop(progress);
-    let mut comparison = compare::compare(
-        &baseline.results,
-        &dir.display().to_string(),
-        &current,
-        &compare_options(&loaded),
-    );
-    comparison.reproduce = Some(format!(
-        "perfguard check --config {}",
-        global.config.display()
-    ));
-    emit(&comparison, options.format, &options.reports, global)?;
-    Ok(exit_code(&comparison))
+    super::gate::check(global, options)
 }

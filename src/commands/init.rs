@@ -11,8 +11,11 @@ pub struct Init {
     pub force: bool,
 }
 
-/// The workflow users copy: the same file this repository ships.
+/// The workflows users copy: the same files this repository ships. The gate
+/// runs with a read-only token; the comment is posted by a separate
+/// `workflow_run` workflow that never runs the pull request's code.
 const WORKFLOW: &str = include_str!("../../.github/workflows/perfguard.yml");
+const COMMENT_WORKFLOW: &str = include_str!("../../.github/workflows/perfguard-comment.yml");
 
 /// Criterion bench targets of the Cargo package in `dir`: explicit `[[bench]]`
 /// entries, else files in `benches/`.
@@ -30,15 +33,15 @@ pub fn detect_bench_targets(dir: &Path) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default();
-    if names.is_empty() {
-        if let Ok(entries) = std::fs::read_dir(dir.join("benches")) {
-            names = entries
-                .filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "rs"))
-                .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-                .collect();
-        }
+    if names.is_empty()
+        && let Ok(entries) = std::fs::read_dir(dir.join("benches"))
+    {
+        names = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+            .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .collect();
     }
     names.sort();
     names
@@ -124,7 +127,8 @@ pub fn run(global: &Global, options: Init) -> Result<i32, Error> {
     let mut written = Vec::new();
     // Check every file first so init never writes half of its files.
     let workflow = dir.join(".github/workflows/perfguard.yml");
-    for path in [&config_path, &workflow] {
+    let comment_workflow = dir.join(".github/workflows/perfguard-comment.yml");
+    for path in [&config_path, &workflow, &comment_workflow] {
         if path.exists() && !options.force {
             return Err(Error::Usage(format!(
                 "{} already exists; rerun with --force to overwrite it",
@@ -143,6 +147,7 @@ pub fn run(global: &Global, options: Init) -> Result<i32, Error> {
         write_new(&keep, "", true, &mut written)?;
     }
     write_new(&workflow, WORKFLOW, options.force, &mut written)?;
+    write_new(&comment_workflow, COMMENT_WORKFLOW, options.force, &mut written)?;
     for path in &written {
         eprintln!("perfguard: wrote {}", path.display());
     }

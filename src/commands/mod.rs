@@ -3,7 +3,11 @@
 //! exit code the gate should end with.
 
 mod check;
+mod checkout;
+mod gate;
 mod init;
+mod merge;
+mod paired;
 mod show;
 
 use std::collections::BTreeMap;
@@ -11,7 +15,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use check::{check, compare_files};
+pub use gate::{BaselinesFrom, GateOptions};
 pub use init::Init;
+pub use merge::{MergeOptions, merge};
+pub use paired::DEFAULT_ROUNDS;
 
 use crate::baselines::{self, BaselineError};
 use crate::bench::{self, BenchError};
@@ -39,6 +46,10 @@ pub struct MeasureOptions {
     pub only: Option<String>,
     pub benches: bool,
     pub probes: bool,
+    /// `--shard K/N`: measure only shard K of N of the suites and probes.
+    pub shard: Option<(usize, usize)>,
+    /// Extra environment for the bench commands (e.g. a worktree's target dir).
+    pub env: Vec<(String, String)>,
 }
 
 /// A report written besides stdout.
@@ -52,6 +63,8 @@ pub struct ReportTarget {
 pub struct RunOptions {
     pub measure: MeasureOptions,
     pub out: PathBuf,
+    /// Measure this revision in a temporary worktree instead of the working tree.
+    pub rev: Option<String>,
 }
 
 pub struct BaselineRecord {
@@ -76,6 +89,7 @@ pub struct CheckOptions {
     pub measure: MeasureOptions,
     pub format: Format,
     pub reports: Vec<ReportTarget>,
+    pub gate: GateOptions,
 }
 
 /// Everything that makes perfguard unable to decide (exit code 2).
@@ -89,6 +103,29 @@ pub enum Error {
     Baseline(#[from] BaselineError),
     #[error(transparent)]
     File(#[from] FileError),
+    #[error(transparent)]
+    Git(#[from] crate::git::GitError),
+    #[error(transparent)]
+    Merge(#[from] crate::git::MergeError),
+    /// Boxed: the largest variant, and rare.
+    #[error(transparent)]
+    Paired(#[from] Box<paired::PairedError>),
+    #[error(
+        "{flag} needs a git repository ({why}), but {path} is not inside one; run perfguard in a clone of the project, or drop {flag}"
+    )]
+    GitRequired {
+        flag: &'static str,
+        why: &'static str,
+        path: PathBuf,
+    },
+    #[error(
+        "{dir} does not exist at {commit} (the merge-base of HEAD and `{base_ref}`), so there is nothing to gate against; merge the recorded baselines into `{base_ref}` first, or gate against this branch's own baselines with `--baselines-from worktree`"
+    )]
+    NoBaselinesAtBase {
+        dir: String,
+        commit: String,
+        base_ref: String,
+    },
     #[error(
         "benchmark {id:?} is measured by both suites {first:?} and {second:?}; give it a unique name"
     )]
@@ -107,6 +144,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Probe(#[from] crate::probe::ProbeError),
+    #[error(transparent)]
+    Proxy(#[from] crate::probe::proxy::ProxyError),
     #[error("{0}")]
     Usage(String),
 }
@@ -125,6 +166,38 @@ fn selector(pattern: &Option<String>) -> Result<Option<globset::GlobMatcher>, Er
         .transpose()
 }
 
+/// Which suites and probes `--only` and `--shard` select, by name.
+pub(crate) struct Selection {
+    only: Option<globset::GlobMatcher>,
+    /// The names in this shard; `None` without `--shard`.
+    shard: Option<std::collections::BTreeSet<String>>,
+}
+
+impl Selection {
+    pub(crate) fn new(loaded: &LoadedConfig, options: &MeasureOptions) -> Result<Selection, Error> {
+        let names: Vec<String> = loaded
+            .config
+            .bench
+            .iter()
+            .map(|s| s.name.clone())
+            .chain(loaded.config.probe.iter().map(|p| p.name.clone()))
+            .collect();
+        Ok(Selection {
+            only: selector(&options.only)?,
+            shard: options.shard.map(|shard| {
+                crate::git::shard_select(&names, shard)
+                    .into_iter()
+                    .collect()
+            }),
+        })
+    }
+
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.only.as_ref().is_none_or(|m| m.is_match(name))
+            && self.shard.as_ref().is_none_or(|s| s.contains(name))
+    }
+}
+
 /// Measure the configured suites (and probes) in `working_dir`.
 pub fn measure(
     loaded: &LoadedConfig,
@@ -134,8 +207,8 @@ pub fn measure(
 ) -> Result<Results, Error> {
     let revision = crate::revision::current(working_dir);
     let mut results = Results::new(revision, crate::machine::current());
-    let only = selector(&options.only)?;
-    let selected = |name: &str| only.as_ref().is_none_or(|m| m.is_match(name));
+    let selection = Selection::new(loaded, options)?;
+    let selected = |name: &str| selection.contains(name);
     let suites: Vec<_> = loaded
         .config
         .bench
@@ -158,7 +231,7 @@ pub fn measure(
             if options.runs > 1 {
                 progress.status(&format!("run {} of {}", round + 1, options.runs));
             }
-            let runs = bench::run_suite(suite, working_dir, &[], progress)?;
+            let runs = bench::run_suite(suite, working_dir, &options.env, progress)?;
             for (id, run) in runs {
                 if let Some(first) = owner.get(&id).filter(|first| **first != suite.name) {
                     return Err(Error::DuplicateBenchmark {
@@ -179,6 +252,15 @@ pub fn measure(
                     .push(run);
             }
         }
+    }
+    let probes: Vec<_> = loaded
+        .config
+        .probe
+        .iter()
+        .filter(|p| options.probes && selected(&p.name))
+        .collect();
+    if !probes.is_empty() {
+        results.probes = crate::probe::runner::run_probes(loaded, &probes, working_dir, progress)?;
     }
     Ok(results)
 }
@@ -278,8 +360,15 @@ pub(crate) fn load(global: &Global) -> Result<LoadedConfig, Error> {
 
 pub fn run(global: &Global, options: RunOptions) -> Result<i32, Error> {
     let loaded = load(global)?;
+    let mut measure_options = options.measure.clone();
+    // Keeps the temporary worktree of `--rev` alive while measuring.
+    let rev_checkout = checkout::for_rev(&loaded, options.rev.as_deref(), &mut measure_options)?;
+    let working_dir = rev_checkout
+        .as_ref()
+        .map_or(loaded.root.clone(), |c| c.project_dir.clone());
     let progress = Progress::new(global.verbosity);
-    let results = measure(&loaded, &loaded.root, &options.measure, &progress)?;
+    let results = measure(&loaded, &working_dir, &measure_options, &progress)?;
+    drop(rev_checkout);
     drop(progress);
     if options.out.as_os_str() == "-" {
         print!("{}", crate::results::to_pretty_json(&results));
@@ -340,6 +429,12 @@ pub fn render_report(global: &Global, options: RenderReport) -> Result<i32, Erro
     let comparison = Comparison::read(&options.comparison)?;
     emit(&comparison, options.format, &options.reports, global)?;
     Ok(exit_code(&comparison))
+}
+
+/// `perfguard proxy`: the counting proxy alone, printing each statement.
+pub fn proxy(upstream: &str, listen: Option<std::net::SocketAddr>) -> Result<i32, Error> {
+    crate::probe::proxy::run_standalone(upstream, listen, std::io::stdout().lock())?;
+    Ok(exit_codes::NO_REGRESSION)
 }
 
 pub fn init(global: &Global, options: Init) -> Result<i32, Error> {

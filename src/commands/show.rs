@@ -70,7 +70,7 @@ pub fn print(set: &BaselineSet, out: &mut dyn Write) -> io::Result<()> {
                 "{:<24} {:<44} {:>10}",
                 id, probe.endpoint, probe.total_statements
             )?;
-            for (_, count) in &probe.statements {
+            for count in probe.statements.values() {
                 writeln!(out, "    {:>4} x {}", count.count, count.readable)?;
             }
         }

@@ -5,8 +5,8 @@
 pub mod app;
 pub mod counting;
 pub mod fingerprint;
-// pub mod proxy;
-// pub mod runner;
+pub mod proxy;
+pub mod runner;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use super::ProbeError;
 use super::app::RunningApp;
 use super::counting;
 use super::fingerprint::{self, SqlDialect, StatementClass};
-use super::proxy::{CountingProxy, DbKind, ProxyConfig};
-use super::ProbeError;
+use super::proxy::{ConnectionFault, CountingProxy, DbKind, FaultKind, ProxyConfig};
 use crate::config::{DatabaseKind, LoadedConfig, Probe};
 use crate::progress::Progress;
 use crate::results::{CountSource, FingerprintCount, ProbeResult};
@@ -31,7 +31,9 @@ struct RequestCount {
 }
 
 fn add(map: &mut BTreeMap<String, FingerprintCount>, strict: String, readable: String, count: u64) {
-    map.entry(strict).or_insert(FingerprintCount { readable, count: 0 }).count += count;
+    map.entry(strict)
+        .or_insert(FingerprintCount { readable, count: 0 })
+        .count += count;
 }
 
 /// How statements are counted for one probe.
@@ -55,24 +57,45 @@ fn dialect(kind: DatabaseKind) -> SqlDialect {
 
 /// `[database].url` with its host and port replaced by the proxy's address.
 pub fn proxied_url(url: &str, proxy: std::net::SocketAddr) -> Result<String, ProbeError> {
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| ProbeError::BadDatabaseUrl { url: redact(url) })?;
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| ProbeError::BadDatabaseUrl { url: redact(url) })?;
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
-    let credentials = authority.rsplit_once('@').map(|(c, _)| format!("{c}@")).unwrap_or_default();
+    let credentials = authority
+        .rsplit_once('@')
+        .map(|(c, _)| format!("{c}@"))
+        .unwrap_or_default();
     Ok(format!("{scheme}://{credentials}{proxy}{tail}"))
 }
 
 /// `host:port` of a database URL (default ports 5432 / 3306).
 pub fn upstream_address(url: &str, kind: DatabaseKind) -> Result<String, ProbeError> {
-    let rest = url.split_once("://").map(|(_, r)| r).ok_or_else(|| ProbeError::BadDatabaseUrl { url: redact(url) })?;
+    let rest = url
+        .split_once("://")
+        .map(|(_, r)| r)
+        .ok_or_else(|| ProbeError::BadDatabaseUrl { url: redact(url) })?;
     let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
-    let host_port = authority.rsplit_once('@').map(|(_, h)| h).unwrap_or(authority);
+    let host_port = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
     if host_port.is_empty() {
         return Err(ProbeError::BadDatabaseUrl { url: redact(url) });
     }
-    let has_port = host_port.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok());
-    let default_port = if kind == DatabaseKind::Mysql { 3306 } else { 5432 };
-    Ok(if has_port { host_port.to_string() } else { format!("{host_port}:{default_port}") })
+    let has_port = host_port
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+    let default_port = if kind == DatabaseKind::Mysql {
+        3306
+    } else {
+        5432
+    };
+    Ok(if has_port {
+        host_port.to_string()
+    } else {
+        format!("{host_port}:{default_port}")
+    })
 }
 
 /// A URL with its password hidden, for messages.
@@ -105,10 +128,21 @@ pub fn run_probes(
 
     let proxy = if uses_proxy {
         let upstream = upstream_address(&url, kind)?;
-        let db_kind = if kind == DatabaseKind::Mysql { DbKind::Mysql } else { DbKind::Postgres };
-        let proxy = CountingProxy::start(ProxyConfig { kind: db_kind, upstream: upstream.clone(), listen: None })
-            .map_err(|e| ProbeError::Proxy { message: e.to_string() })?;
-        progress.status(&format!("counting proxy on {} -> {upstream}", proxy.local_addr()));
+        let db_kind = if kind == DatabaseKind::Mysql {
+            DbKind::Mysql
+        } else {
+            DbKind::Postgres
+        };
+        let proxy =
+            CountingProxy::start(ProxyConfig::new(db_kind, upstream.clone())).map_err(|e| {
+                ProbeError::Proxy {
+                    message: e.to_string(),
+                }
+            })?;
+        progress.status(&format!(
+            "counting proxy on {} -> {upstream}",
+            proxy.local_addr()
+        ));
         Some(proxy)
     } else {
         None
@@ -118,12 +152,27 @@ pub fn run_probes(
         None => url.clone(),
     };
     progress.status(&format!("starting the application: {}", app_config.command));
-    let mut app = RunningApp::start(app_config, working_dir, &app_database_url)?;
+    let mut app = match RunningApp::start(app_config, working_dir, &app_database_url) {
+        Ok(app) => app,
+        Err(error) => {
+            // An app that cannot reach its database usually dies while starting:
+            // say that the database is the cause, and still show the app's log.
+            if let Some(proxy) = &proxy {
+                check_faults(&proxy.drain().faults, &url).map_err(|fault| match fault {
+                    ProbeError::Database { url, message } => ProbeError::Database {
+                        url,
+                        message: format!("{message}\n(the application then failed: {error})"),
+                    },
+                    other => other,
+                })?;
+            }
+            return Err(error);
+        }
+    };
     if let Some(proxy) = &proxy {
         // Statements the app ran while starting (migrations, seeding) are not a probe's.
         wait_quiet(proxy, config.probes.quiet_period.0, Instant::now());
-        proxy.drain_events();
-        check_faults(proxy, &url)?;
+        check_faults(&proxy.drain().faults, &url)?;
     }
 
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -135,13 +184,14 @@ pub fn run_probes(
     for probe in probes {
         let source = count_source(probe);
         let endpoint = format!("{} {}", probe.method.to_uppercase(), probe.path);
-        let run_one = |app: &mut RunningApp| -> Result<RequestCount, ProbeError> {
-            let count = request(&agent, app, probe, &source, proxy.as_ref(), loaded, kind)?;
-            if let Some(proxy) = &proxy {
-                check_faults(proxy, &url)?;
-            }
-            Ok(count)
+        let session = Session {
+            agent: &agent,
+            proxy: proxy.as_ref(),
+            loaded,
+            kind,
+            database_url: &url,
         };
+        let run_one = |app: &mut RunningApp| request(&session, app, probe, &source);
         progress.status(&format!("probing {endpoint}"));
         run_one(&mut app)?; // warm-up: caches, prepared statements, lazy pools
         let repeats = config.probes.repeat.max(1);
@@ -149,14 +199,25 @@ pub fn run_probes(
         for _ in 0..repeats {
             counts.push(run_one(&mut app)?);
         }
-        results.insert(probe.name.clone(), summarize(probe, &endpoint, source, &counts));
-        progress.status(&format!("probed {endpoint}: {} statements", counts.last().map_or(0, |c| c.total)));
+        results.insert(
+            probe.name.clone(),
+            summarize(probe, &endpoint, source, &counts),
+        );
+        progress.status(&format!(
+            "probed {endpoint}: {} statements",
+            counts.last().map_or(0, |c| c.total)
+        ));
     }
     drop(app);
     Ok(results)
 }
 
-fn summarize(probe: &Probe, endpoint: &str, source: CountSource, counts: &[RequestCount]) -> ProbeResult {
+fn summarize(
+    probe: &Probe,
+    endpoint: &str,
+    source: CountSource,
+    counts: &[RequestCount],
+) -> ProbeResult {
     let last = counts.last().cloned().unwrap_or_default();
     let mut unstable: Vec<String> = Vec::new();
     for count in counts {
@@ -190,42 +251,70 @@ fn summarize(probe: &Probe, endpoint: &str, source: CountSource, counts: &[Reque
     }
 }
 
-fn check_faults(proxy: &CountingProxy, url: &str) -> Result<(), ProbeError> {
-    match proxy.drain_faults().into_iter().next() {
-        Some(fault) => Err(ProbeError::Database { url: redact(url), message: fault }),
+fn check_faults(faults: &[ConnectionFault], url: &str) -> Result<(), ProbeError> {
+    // A client closing its own connection is the app's business; the database
+    // being unreachable, refusing the login or closing mid-query is a fault.
+    match faults.iter().find(|f| f.kind != FaultKind::ClientProtocol) {
+        Some(fault) => Err(ProbeError::Database {
+            url: redact(url),
+            message: fault.message.clone(),
+        }),
         None => Ok(()),
     }
 }
 
-/// Wait until no statement has been seen for `quiet` (and at least `quiet` after `since`).
+/// Wait until the database connections have been silent for `quiet` (counted
+/// from `since` at the earliest) with no statement awaiting its completion.
 fn wait_quiet(proxy: &CountingProxy, quiet: Duration, since: Instant) {
     let deadline = since + Duration::from_secs(30);
     loop {
-        let last = proxy.last_statement_at().map_or(since, |t| t.max(since));
+        let last = proxy.last_activity_at().map_or(since, |t| t.max(since));
         let silent_for = last.elapsed();
-        if silent_for >= quiet || Instant::now() >= deadline {
+        if (silent_for >= quiet && proxy.in_flight() == 0) || Instant::now() >= deadline {
             return;
         }
-        std::thread::sleep(quiet - silent_for);
+        std::thread::sleep(
+            quiet
+                .saturating_sub(silent_for)
+                .max(Duration::from_millis(5)),
+        );
     }
 }
 
+/// What every request of a probe run shares.
+struct Session<'a> {
+    agent: &'a ureq::Agent,
+    proxy: Option<&'a CountingProxy>,
+    loaded: &'a LoadedConfig,
+    kind: DatabaseKind,
+    database_url: &'a str,
+}
+
 fn request(
-    agent: &ureq::Agent,
+    session: &Session<'_>,
     app: &mut RunningApp,
     probe: &Probe,
     source: &CountSource,
-    proxy: Option<&CountingProxy>,
-    loaded: &LoadedConfig,
-    kind: DatabaseKind,
 ) -> Result<RequestCount, ProbeError> {
+    let Session {
+        agent,
+        proxy,
+        loaded,
+        kind,
+        database_url,
+    } = *session;
     let url = format!("http://127.0.0.1:{}{}", app.port, probe.path);
     let endpoint = format!("{} {}", probe.method.to_uppercase(), probe.path);
     if let Some(proxy) = proxy {
-        proxy.drain_events(); // nothing before the request belongs to it
+        check_faults(&proxy.drain().faults, database_url)?; // nothing before the request belongs to it
     }
-    let mut builder = ureq::http::Request::builder().method(probe.method.to_uppercase().as_str()).uri(&url);
-    let has_content_type = probe.headers.keys().any(|k| k.eq_ignore_ascii_case("content-type"));
+    let mut builder = ureq::http::Request::builder()
+        .method(probe.method.to_uppercase().as_str())
+        .uri(&url);
+    let has_content_type = probe
+        .headers
+        .keys()
+        .any(|k| k.eq_ignore_ascii_case("content-type"));
     for (name, value) in &probe.headers {
         builder = builder.header(name, value);
     }
@@ -234,18 +323,30 @@ fn request(
     }
     let request = builder
         .body(probe.body.clone().unwrap_or_default())
-        .map_err(|e| ProbeError::BadRequest { probe: probe.name.clone(), message: e.to_string() })?;
+        .map_err(|e| ProbeError::BadRequest {
+            probe: probe.name.clone(),
+            message: e.to_string(),
+        })?;
     let response = agent.run(request);
     let mut response = match response {
         Ok(response) => response,
         Err(error) => {
             app.check_alive(&format!("during {endpoint}"))?;
-            return Err(ProbeError::Request { endpoint, message: error.to_string(), tail: app.log_tail() });
+            return Err(ProbeError::Request {
+                endpoint,
+                message: error.to_string(),
+                tail: app.log_tail(),
+            });
         }
     };
     let status = response.status().as_u16();
     let header_values = |name: &str| -> Vec<String> {
-        response.headers().get_all(name).iter().filter_map(|v| v.to_str().ok().map(str::to_string)).collect()
+        response
+            .headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect()
     };
     let count_header = match source {
         CountSource::Header(name) => Some((name.clone(), header_values(name))),
@@ -253,7 +354,12 @@ fn request(
     };
     let server_timing = header_values("server-timing");
     let statement_lines = header_values(counting::STATEMENT_HEADER);
-    let body = response.body_mut().with_config().limit(1 << 20).read_to_string().unwrap_or_default();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_string()
+        .unwrap_or_default();
     let finished = Instant::now();
     let expected = match probe.expect_status {
         Some(expected) => status == expected,
@@ -264,28 +370,30 @@ fn request(
             probe: probe.name.clone(),
             endpoint,
             status,
-            expected: probe.expect_status.map_or("2xx".to_string(), |s| s.to_string()),
+            expected: probe
+                .expect_status
+                .map_or("2xx".to_string(), |s| s.to_string()),
             body_start: body.chars().take(300).collect(),
         });
     }
     let excluded_classes = &loaded.config.probes.exclude;
     let is_excluded = |class: StatementClass| excluded_classes.iter().any(|c| c == class.as_str());
     let sql_dialect = dialect(kind);
-    let mut count = RequestCount { status, ..RequestCount::default() };
+    let mut count = RequestCount {
+        status,
+        ..RequestCount::default()
+    };
     match source {
         CountSource::Proxy => {
             let proxy = proxy.expect("proxy counting starts the proxy");
             wait_quiet(proxy, loaded.config.probes.quiet_period.0, finished);
-            let mut round_trips = 0;
-            for event in proxy.drain_events() {
+            let activity = proxy.drain();
+            check_faults(&activity.faults, database_url)?;
+            count.round_trips = activity.round_trips();
+            count.transactions = activity.transactions();
+            for event in &activity.statements {
                 let print = fingerprint::fingerprint(&event.sql, sql_dialect);
                 count.rows += event.rows.unwrap_or(0);
-                round_trips += 1;
-                if print.class == StatementClass::Transaction && print.strict.starts_with("BEGIN")
-                    || print.strict.starts_with("START TRANSACTION")
-                {
-                    count.transactions += 1;
-                }
                 if is_excluded(print.class) {
                     add(&mut count.excluded, print.strict, print.readable, 1);
                 } else {
@@ -293,23 +401,27 @@ fn request(
                     add(&mut count.statements, print.strict, print.readable, 1);
                 }
             }
-            count.round_trips = round_trips;
         }
         CountSource::Header(name) => {
             let values = count_header.map(|(_, v)| v).unwrap_or_default();
-            let value = values.first().ok_or_else(|| ProbeError::MissingCountHeader {
-                endpoint: endpoint.clone(),
-                header: name.clone(),
-            })?;
-            count.total = counting::parse_count_header(value).ok_or_else(|| ProbeError::BadCountHeader {
-                endpoint: endpoint.clone(),
-                header: name.clone(),
-                value: value.clone(),
-            })?;
+            let value = values
+                .first()
+                .ok_or_else(|| ProbeError::MissingCountHeader {
+                    endpoint: endpoint.clone(),
+                    header: name.clone(),
+                })?;
+            count.total =
+                counting::parse_count_header(value).ok_or_else(|| ProbeError::BadCountHeader {
+                    endpoint: endpoint.clone(),
+                    header: name.clone(),
+                    value: value.clone(),
+                })?;
         }
         CountSource::ServerTiming => {
-            count.total = counting::parse_server_timing(server_timing.iter().map(String::as_str)).ok_or_else(|| {
-                ProbeError::MissingCountHeader { endpoint: endpoint.clone(), header: "Server-Timing (db)".into() }
+            count.total = counting::parse_server_timing(server_timing.iter().map(String::as_str))
+                .ok_or_else(|| ProbeError::MissingCountHeader {
+                endpoint: endpoint.clone(),
+                header: "Server-Timing (db)".into(),
             })?;
         }
     }
@@ -337,16 +449,29 @@ mod tests {
     fn proxied_url_keeps_credentials_path_and_query() {
         let proxy: std::net::SocketAddr = "127.0.0.1:40000".parse().unwrap();
         assert_eq!(
-            proxied_url("postgres://postgres:secret@db.example:5432/shop?sslmode=disable", proxy).unwrap(),
+            proxied_url(
+                "postgres://postgres:secret@db.example:5432/shop?sslmode=disable",
+                proxy
+            )
+            .unwrap(),
             "postgres://postgres:secret@127.0.0.1:40000/shop?sslmode=disable"
         );
-        assert_eq!(proxied_url("mysql://root@localhost/app", proxy).unwrap(), "mysql://root@127.0.0.1:40000/app");
+        assert_eq!(
+            proxied_url("mysql://root@localhost/app", proxy).unwrap(),
+            "mysql://root@127.0.0.1:40000/app"
+        );
     }
 
     #[test]
     fn upstream_defaults_the_port() {
-        assert_eq!(upstream_address("postgres://u@db/x", DatabaseKind::Postgres).unwrap(), "db:5432");
-        assert_eq!(upstream_address("mysql://u:p@127.0.0.1:3307/x", DatabaseKind::Mysql).unwrap(), "127.0.0.1:3307");
+        assert_eq!(
+            upstream_address("postgres://u@db/x", DatabaseKind::Postgres).unwrap(),
+            "db:5432"
+        );
+        assert_eq!(
+            upstream_address("mysql://u:p@127.0.0.1:3307/x", DatabaseKind::Mysql).unwrap(),
+            "127.0.0.1:3307"
+        );
         assert!(upstream_address("nonsense", DatabaseKind::Postgres).is_err());
     }
 

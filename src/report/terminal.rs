@@ -142,7 +142,12 @@ fn add_entry(table: &mut Table, entry: &Entry) {
             _ => "-".to_owned(),
         };
         table.add_row(vec![
-            Cell::new(format!("{name} {}", sanitize_terminal(&probe.endpoint))),
+            // Probes are often named after their endpoint: show it once then.
+            Cell::new(if entry.id == probe.endpoint {
+                name.clone()
+            } else {
+                format!("{name} {}", sanitize_terminal(&probe.endpoint))
+            }),
             Cell::new(format!("{} stmt", format_count(probe.baseline_total))),
             Cell::new(format!("{} stmt", format_count(probe.current_total))),
             colored(change, color),

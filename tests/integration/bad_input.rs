@@ -4,7 +4,8 @@
 
 use crate::util::{Project, repo_root, text};
 
-const FAKE_BENCH: &str = "cp -r \"$PERFGUARD_TEST_TREE\"/. \"$CRITERION_HOME\"/\n";
+/// Copies the tree named by PERFGUARD_TEST_TREE; without it, fails (never copies `/`).
+const FAKE_BENCH: &str = "set -eu\n: \"${PERFGUARD_TEST_TREE:?no tree to replay}\"\n[ -d \"$PERFGUARD_TEST_TREE\" ]\ncp -r \"$PERFGUARD_TEST_TREE\"/. \"$CRITERION_HOME\"/\n";
 
 /// A project whose suite "work" replays the captured criterion 0.8 run.
 fn replaying_project() -> Project {

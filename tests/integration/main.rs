@@ -2,10 +2,17 @@
 //! executable, with helpers in `util.rs`.
 
 mod bad_input;
+mod db;
 mod gate;
+mod gate_git;
+mod init;
 mod git;
+mod probes;
+mod proxy;
 mod quality;
 mod reader;
 mod report;
+mod shop_fixture;
+mod shop_incident;
 mod util;
 mod workflows;

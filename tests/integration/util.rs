@@ -97,3 +97,12 @@ impl Project {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// Held by tests whose verdicts depend on timings (and by those that compile
+/// or measure the fixture crates), so that none measures while another loads
+/// the machine: on a small CI runner two benchmarks at once skew each other's
+/// timings by more than any gate threshold.
+pub fn timing_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,153 @@
+//! The checkouts a gate measures: the user's working tree, or another commit
+//! (`--rev`, the merge-base of a paired run) in a temporary worktree, each with
+//! the cargo target directory it builds into.
+//!
+//! Target directories: cargo names a workspace crate's artifacts by a hash of
+//! its path *relative to the workspace root*, and decides freshness by file
+//! modification times, so two checkouts of one project are indistinguishable
+//! in one target directory: base and head alternating there would overwrite
+//! each other, and worse, a checkout whose sources are older than the last
+//! build would run the other checkout's binary. Each temporary checkout
+//! therefore builds into its own sub-folder of the project's target directory,
+//! `perfguard-base` (the merge-base) or `perfguard-rev` (`--rev`), never into
+//! the one the working tree uses. They are stable across runs, so registry
+//! dependencies compile once per machine (or CI cache), and a new worktree's
+//! files are always newer than the previous build there, so cargo rebuilds the
+//! workspace crates. Two perfguard runs of one project must not run at the
+//! same time with the same target directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::{Error, MeasureOptions};
+use crate::config::LoadedConfig;
+use crate::git::{GitError, Oid, Repository, TempWorktree};
+
+/// Sub-folder of the target directory the merge-base builds into.
+pub(crate) const BASE_TARGET_SUBDIR: &str = "perfguard-base";
+/// Sub-folder of the target directory a `--rev` checkout builds into.
+pub(crate) const REV_TARGET_SUBDIR: &str = "perfguard-rev";
+
+/// What a checkout is for: which target directory it builds into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The merge-base of a paired run or a confirmation.
+    Base,
+    /// The revision given to `--rev`.
+    Rev,
+}
+
+/// A commit checked out in a temporary worktree, removed when dropped.
+pub(crate) struct Checkout {
+    /// The folder of perfguard.toml inside the checkout: suites run here.
+    pub project_dir: PathBuf,
+    /// Environment for the bench commands (the target directory).
+    pub env: Vec<(String, String)>,
+    pub commit: Oid,
+    worktree: TempWorktree,
+}
+
+impl Checkout {
+    /// The top of the checkout.
+    pub(crate) fn root(&self) -> &Path {
+        self.worktree.path()
+    }
+}
+
+/// The repository containing the project, or an error saying why `flag` needs one.
+pub(crate) fn require_repo(
+    loaded: &LoadedConfig,
+    flag: &'static str,
+    why: &'static str,
+) -> Result<Repository, Error> {
+    match Repository::discover(&loaded.root) {
+        Ok(repo) => Ok(repo),
+        Err(GitError::NotARepository { path }) => Err(Error::GitRequired { flag, why, path }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The folder of perfguard.toml relative to the repository root (empty at the root).
+pub(crate) fn project_relative(repo: &Repository, loaded: &LoadedConfig) -> Result<PathBuf, Error> {
+    let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    canonical(&loaded.root)
+        .strip_prefix(canonical(repo.root()))
+        .map(Path::to_path_buf)
+        .map_err(|_| {
+            GitError::OutsideRepository {
+                path: loaded.root.clone(),
+                root: repo.root().to_path_buf(),
+            }
+            .into()
+        })
+}
+
+/// Check out `commit` in a temporary worktree for `role`.
+pub(crate) fn in_worktree(
+    repo: &Repository,
+    loaded: &LoadedConfig,
+    commit: Oid,
+    role: Role,
+) -> Result<Checkout, Error> {
+    let relative = project_relative(repo, loaded)?;
+    let target = target_dir(loaded);
+    let worktree = TempWorktree::create(repo, commit)?;
+    let target = match role {
+        Role::Base => target.join(BASE_TARGET_SUBDIR),
+        Role::Rev => target.join(REV_TARGET_SUBDIR),
+    };
+    Ok(Checkout {
+        project_dir: worktree.path().join(relative),
+        env: vec![("CARGO_TARGET_DIR".to_string(), target.display().to_string())],
+        commit,
+        worktree,
+    })
+}
+
+/// For `--rev REV`: check REV out and point `measure`'s environment at its
+/// target directory. `None` without `--rev`.
+pub(crate) fn for_rev(
+    loaded: &LoadedConfig,
+    rev: Option<&str>,
+    measure: &mut MeasureOptions,
+) -> Result<Option<Checkout>, Error> {
+    let Some(rev) = rev else {
+        return Ok(None);
+    };
+    let repo = require_repo(
+        loaded,
+        "--rev",
+        "it checks the revision out in a temporary git worktree",
+    )?;
+    let commit = repo.resolve(rev)?;
+    let checkout = in_worktree(&repo, loaded, commit, Role::Rev)?;
+    measure.env.extend(checkout.env.iter().cloned());
+    Ok(Some(checkout))
+}
+
+/// The project's cargo target directory: what `cargo metadata` reports (it
+/// honours `CARGO_TARGET_DIR` and `build.target-dir`), else `<project>/target`.
+pub(crate) fn target_dir(loaded: &LoadedConfig) -> PathBuf {
+    let from_cargo = Command::new("cargo")
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .current_dir(&loaded.root)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .and_then(|output| serde_json::from_slice::<serde_json::Value>(&output.stdout).ok())
+        .and_then(|metadata| {
+            metadata
+                .get("target_directory")
+                .and_then(|t| t.as_str())
+                .map(PathBuf::from)
+        });
+    match from_cargo {
+        Some(dir) => dir,
+        None => match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
+            Some(dir) => loaded.root.join(dir),
+            None => loaded.root.join("target"),
+        },
+    }
+}

@@ -1,0 +1,503 @@
+//! Paired runs: the merge-base and the head measured alternately in one job,
+//! so the machine's drift (other jobs, thermal state, a noisy neighbour on a
+//! shared runner) hits both sides alike and cancels in their ratio.
+//!
+//! Both sides are built first (`cargo bench --no-run`, or one warm-up run for
+//! other commands), then every round runs each suite once per side, base and
+//! head back to back. The side that goes first alternates from round to round
+//! (A B, B A, A B, ...), so a steady drift or a first-run advantage does not
+//! favour one side. Each round gives one log ratio per benchmark,
+//! `ln(head location / base location)`, and [`stats::compare_paired`] tests
+//! their mean; Holm's method controls false alarms across benchmarks.
+//!
+//! The same machinery confirms a regression seen against stored baselines:
+//! only the suspected benchmarks are re-run (through a criterion filter), and
+//! only a regression seen in both passes fails the gate.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::bench::{self, BenchError};
+use crate::compare::{CompareOptions, median_of_runs, timing_verdict};
+use crate::comparison::{BenchChange, Comparison, Entry, EntryKind, TimingMode, Verdict};
+use crate::config::BenchSuite;
+use crate::progress::Progress;
+use crate::results::{BenchResult, BenchRun};
+use crate::stats;
+
+/// Rounds when `--rounds` is not given: five pairs per benchmark, which with
+/// the noise prior resolves a 5% change on a typical CI runner, for the cost of
+/// ten runs of each suite.
+pub const DEFAULT_ROUNDS: u32 = 5;
+
+/// Lines of a failed build shown in the error.
+const BUILD_TAIL_LINES: usize = 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PairedError {
+    #[error(
+        "the {side} ({commit}) does not build: `{command}` failed ({status}) in {dir}; last lines of its output:\n{tail}\nperfguard never compares against nothing: fix the build, or choose another base with --against REV"
+    )]
+    Build {
+        side: String,
+        commit: String,
+        command: String,
+        status: String,
+        dir: PathBuf,
+        tail: String,
+    },
+    #[error(
+        "[[bench]] {suite:?}: cannot start {program:?} to build the {side}: {source}; check `command` in perfguard.toml"
+    )]
+    Spawn {
+        suite: String,
+        program: String,
+        side: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("measuring the {side} ({commit}): {source}")]
+    Measure {
+        side: String,
+        commit: String,
+        #[source]
+        source: BenchError,
+    },
+}
+
+/// One side of a paired run: where it is checked out and how to build there.
+pub struct Side<'a> {
+    /// `merge-base of HEAD and main`, `working tree (HEAD 1a2b3c4d, dirty)`...
+    pub label: String,
+    /// Short commit id for messages.
+    pub commit: String,
+    pub dir: &'a Path,
+    pub env: &'a [(String, String)],
+}
+
+/// The runs of a paired measurement, round by round.
+#[derive(Debug, Default)]
+pub struct PairedRuns {
+    /// `(base, head)` runs of every benchmark, one pair of maps per round.
+    pub rounds: Vec<(BTreeMap<String, BenchRun>, BTreeMap<String, BenchRun>)>,
+    /// The suite of each benchmark id.
+    pub suites: BTreeMap<String, String>,
+}
+
+fn is_cargo(words: &[String]) -> bool {
+    words
+        .first()
+        .is_some_and(|w| Path::new(w).file_name().is_some_and(|n| n == "cargo"))
+}
+
+/// `suite` restricted to the benchmarks `ids` through criterion's filter
+/// argument (a regex matched against the full id, anchored here).
+pub fn filtered_suite(suite: &BenchSuite, ids: &[String]) -> BenchSuite {
+    let alternatives: Vec<String> = ids.iter().map(|id| regex_escape(id)).collect();
+    let filter = format!("^(?:{})$", alternatives.join("|"));
+    let words = shell_words::split(&suite.command).unwrap_or_default();
+    let separator = if is_cargo(&words) && !words.iter().any(|w| w == "--") {
+        " --"
+    } else {
+        ""
+    };
+    BenchSuite {
+        command: format!(
+            "{}{separator} {}",
+            suite.command,
+            shell_words::quote(&filter)
+        ),
+        ..suite.clone()
+    }
+}
+
+/// Escape regex metacharacters so an id matches itself only.
+fn regex_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// Build a suite on one side without measuring: `cargo bench --no-run` for
+/// cargo commands, one discarded warm-up run otherwise.
+fn build(suite: &BenchSuite, side: &Side, progress: &Progress) -> Result<(), Box<PairedError>> {
+    let words = shell_words::split(&suite.command).unwrap_or_default();
+    if !(is_cargo(&words) && words.iter().any(|w| w == "bench")) {
+        progress.status(&format!(
+            "warm-up run of [{}] at {}",
+            suite.name, side.label
+        ));
+        bench::run_suite(suite, side.dir, side.env, progress).map_err(|source| {
+            Box::new(PairedError::Measure {
+                side: side.label.clone(),
+                commit: side.commit.clone(),
+                source,
+            })
+        })?;
+        return Ok(());
+    }
+    let mut build_words = words.clone();
+    let at = words.iter().position(|w| w == "--").unwrap_or(words.len());
+    build_words.insert(at, "--no-run".to_string());
+    let command_text = shell_words::join(&build_words);
+    progress.status(&format!("building [{}] at {}", suite.name, side.label));
+    let output = Command::new(&build_words[0])
+        .args(&build_words[1..])
+        .current_dir(side.dir)
+        .envs(suite.env.iter())
+        .envs(side.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| {
+            Box::new(PairedError::Spawn {
+                suite: suite.name.clone(),
+                program: build_words[0].clone(),
+                side: side.label.clone(),
+                source,
+            })
+        })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    let tail = build_error_tail(&text);
+    Err(Box::new(PairedError::Build {
+        side: side.label.clone(),
+        commit: side.commit.clone(),
+        command: command_text,
+        status: output.status.code().map_or_else(
+            || "killed by a signal".to_string(),
+            |c| format!("exit code {c}"),
+        ),
+        dir: side.dir.to_path_buf(),
+        tail,
+    }))
+}
+
+/// The part of a failed build's output a user needs: its `error` lines (a
+/// compiler error can scroll away behind cargo's notes), then the last lines,
+/// each cut short (cargo quotes whole rustc command lines).
+fn build_error_tail(output: &str) -> String {
+    const LINE_CHARS: usize = 300;
+    let cut = |line: &str| match line.char_indices().nth(LINE_CHARS) {
+        Some((at, _)) => format!("{}...", &line[..at]),
+        None => line.to_string(),
+    };
+    let lines: Vec<&str> = output.trim_end().lines().collect();
+    let tail_start = lines.len().saturating_sub(BUILD_TAIL_LINES);
+    let mut shown: Vec<String> = lines[..tail_start]
+        .iter()
+        .filter(|line| line.starts_with("error"))
+        .take(10)
+        .map(|line| cut(line))
+        .collect();
+    if !shown.is_empty() {
+        shown.push("...".to_string());
+    }
+    shown.extend(lines[tail_start..].iter().map(|line| cut(line)));
+    shown.join("\n")
+}
+
+/// Build both sides, then run every suite alternately for `rounds` rounds.
+pub fn measure(
+    suites: &[BenchSuite],
+    base: &Side,
+    head: &Side,
+    rounds: u32,
+    progress: &Progress,
+) -> Result<PairedRuns, Box<PairedError>> {
+    for suite in suites {
+        build(suite, base, progress)?;
+        build(suite, head, progress)?;
+    }
+    let mut paired = PairedRuns::default();
+    for round in 0..rounds {
+        let mut base_runs = BTreeMap::new();
+        let mut head_runs = BTreeMap::new();
+        for suite in suites {
+            let base_first = round % 2 == 0;
+            for is_base in [base_first, !base_first] {
+                let side = if is_base { base } else { head };
+                progress.status(&format!(
+                    "paired round {} of {rounds}: [{}] at {}",
+                    round + 1,
+                    suite.name,
+                    side.label
+                ));
+                let runs =
+                    bench::run_suite(suite, side.dir, side.env, progress).map_err(|source| {
+                        PairedError::Measure {
+                            side: side.label.clone(),
+                            commit: side.commit.clone(),
+                            source,
+                        }
+                    })?;
+                for (id, run) in runs {
+                    paired.suites.insert(id.clone(), suite.name.clone());
+                    if is_base {
+                        base_runs.insert(id, run);
+                    } else {
+                        head_runs.insert(id, run);
+                    }
+                }
+            }
+        }
+        paired.rounds.push((base_runs, head_runs));
+    }
+    Ok(paired)
+}
+
+/// Bench entries (mode `paired`) from paired runs: per benchmark the mean of
+/// its per-round log ratios, Holm-adjusted across the benchmarks measured.
+pub fn entries(runs: &PairedRuns, options: &CompareOptions, base_label: &str) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    let mut measured = Vec::new();
+    for (id, suite) in &runs.suites {
+        let pairs: Vec<(&BenchRun, &BenchRun)> = runs
+            .rounds
+            .iter()
+            .filter_map(|(base, head)| Some((base.get(id)?, head.get(id)?)))
+            .collect();
+        if pairs.is_empty() {
+            let at_base = runs.rounds.iter().any(|(base, _)| base.contains_key(id));
+            let (verdict, rule) = if at_base {
+                (
+                    Verdict::Missing,
+                    format!("measured at the {base_label} but not at head (renamed or removed?)"),
+                )
+            } else {
+                (
+                    Verdict::New,
+                    format!(
+                        "measured at head but not at the {base_label}; nothing to pair it with"
+                    ),
+                )
+            };
+            entries.push(Entry {
+                id: id.clone(),
+                kind: EntryKind::Bench,
+                suite: suite.clone(),
+                verdict,
+                rule,
+                bench: None,
+                probe: None,
+                accepted: None,
+            });
+            continue;
+        }
+        let mut within = Vec::new();
+        let log_ratios: Vec<f64> = pairs
+            .iter()
+            .map(|(base, head)| {
+                let base = stats::summarize_run(&base.per_iteration_ns);
+                let head = stats::summarize_run(&head.per_iteration_ns);
+                within.extend([base.within_variance, head.within_variance]);
+                head.log_location - base.log_location
+            })
+            .collect();
+        let within_variance = within.iter().sum::<f64>() / within.len() as f64;
+        let change = stats::compare_paired(
+            &log_ratios,
+            within_variance,
+            options.noise,
+            options.confidence,
+        );
+        let as_result = |side: Vec<BenchRun>| BenchResult {
+            suite: suite.clone(),
+            runs: side,
+        };
+        let base = as_result(pairs.iter().map(|(b, _)| (*b).clone()).collect());
+        let head = as_result(pairs.iter().map(|(_, h)| (*h).clone()).collect());
+        measured.push((id.clone(), suite.clone(), base, head, change));
+    }
+    let adjusted = stats::holm_adjust(&measured.iter().map(|m| m.4.p_value).collect::<Vec<_>>());
+    for ((id, suite, base, head, change), p_adjusted) in measured.into_iter().zip(adjusted) {
+        let threshold = options.threshold(&suite);
+        let (verdict, rule) = timing_verdict(
+            &change,
+            p_adjusted,
+            threshold,
+            options.alpha,
+            "run more --rounds",
+        );
+        let rounds = base.runs.len();
+        entries.push(Entry {
+            id,
+            kind: EntryKind::Bench,
+            suite,
+            verdict,
+            rule: format!("paired against the {base_label} over {rounds} rounds: {rule}"),
+            bench: Some(BenchChange {
+                mode: TimingMode::Paired,
+                baseline_ns: median_of_runs(&base),
+                current_ns: median_of_runs(&head),
+                ratio: change.ratio,
+                ratio_low: change.ratio_low,
+                ratio_high: change.ratio_high,
+                confidence: options.confidence,
+                p_value: change.p_value,
+                p_adjusted,
+                threshold,
+                baseline_runs: rounds,
+                current_runs: rounds,
+                baseline_samples_ns: base.runs[0].per_iteration_ns.clone(),
+                current_samples_ns: head.runs[0].per_iteration_ns.clone(),
+                confirmed: None,
+            }),
+            probe: None,
+            accepted: None,
+        });
+    }
+    entries
+}
+
+/// The stored-mode timing regressions of a comparison, by suite.
+pub fn suspected(comparison: &Comparison) -> BTreeMap<String, Vec<String>> {
+    let mut by_suite: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for entry in &comparison.entries {
+        let stored = entry
+            .bench
+            .as_ref()
+            .is_some_and(|b| b.mode == TimingMode::Stored);
+        if entry.kind == EntryKind::Bench && entry.verdict == Verdict::Regressed && stored {
+            by_suite
+                .entry(entry.suite.clone())
+                .or_default()
+                .push(entry.id.clone());
+        }
+    }
+    by_suite
+}
+
+/// Settle the suspected regressions of `comparison` with a paired re-run:
+/// confirmed ones stay `regressed` (`confirmed: true`); the others become
+/// `unchanged` or `inconclusive` (`confirmed: false`), saying why.
+pub fn apply_confirmation(comparison: &mut Comparison, rerun: &[Entry]) {
+    let suspected: BTreeSet<String> = suspected(comparison).into_values().flatten().collect();
+    for entry in &mut comparison.entries {
+        if !suspected.contains(&entry.id) {
+            continue;
+        }
+        let paired = rerun.iter().find(|p| p.id == entry.id);
+        let Some(bench) = entry.bench.as_mut() else {
+            continue;
+        };
+        match paired.map(|p| (p.verdict, &p.rule)) {
+            Some((Verdict::Regressed, rule)) => {
+                bench.confirmed = Some(true);
+                entry.rule = format!("{}; confirmed by a paired re-run: {rule}", entry.rule);
+            }
+            Some((
+                verdict @ (Verdict::Unchanged | Verdict::Improved | Verdict::Inconclusive),
+                rule,
+            )) => {
+                bench.confirmed = Some(false);
+                entry.verdict = if verdict == Verdict::Inconclusive {
+                    Verdict::Inconclusive
+                } else {
+                    Verdict::Unchanged
+                };
+                entry.rule = format!(
+                    "dismissed as noise by a paired re-run: {rule}; against the stored baseline it looked {}",
+                    entry.rule
+                );
+            }
+            _ => {
+                entry.rule = format!(
+                    "{}; a paired re-run could not measure it at both revisions, so this verdict stands",
+                    entry.rule
+                );
+            }
+        }
+    }
+    comparison.finish();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn suite(command: &str) -> BenchSuite {
+        BenchSuite {
+            name: "core".into(),
+            command: command.into(),
+            threshold: None,
+            plots: false,
+            env: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn build_errors_keep_the_compiler_error_and_cut_long_lines() {
+        let mut output = String::from("error[E0425]: cannot find value `x`\n");
+        for i in 0..40 {
+            output.push_str(&format!("note {i}\n"));
+        }
+        output.push_str(&format!("Caused by: `rustc {}`\n", "--flag ".repeat(100)));
+        let tail = build_error_tail(&output);
+        assert!(
+            tail.starts_with("error[E0425]: cannot find value `x`\n...\n"),
+            "{tail}"
+        );
+        assert!(tail.contains("note 39"));
+        assert!(!tail.contains("note 5\n"));
+        assert!(
+            tail.lines().all(|line| line.chars().count() <= 303),
+            "{tail}"
+        );
+    }
+
+    #[test]
+    fn filters_are_anchored_escaped_and_placed_after_the_separator() {
+        let ids = vec!["checksum/large".to_string(), "fib(20)".to_string()];
+        let cargo = filtered_suite(&suite("cargo bench --bench core"), &ids);
+        assert_eq!(
+            cargo.command,
+            "cargo bench --bench core -- '^(?:checksum/large|fib\\(20\\))$'"
+        );
+        let separated = filtered_suite(&suite("cargo bench -- --quick"), &ids[..1]);
+        assert_eq!(
+            separated.command,
+            "cargo bench -- --quick '^(?:checksum/large)$'"
+        );
+        let direct = filtered_suite(&suite("./bench"), &ids[..1]);
+        assert_eq!(direct.command, "./bench '^(?:checksum/large)$'");
+    }
+
+    fn run(ns: f64) -> BenchRun {
+        BenchRun {
+            per_iteration_ns: (0..20)
+                .map(|i| ns * (1.0 + 0.001 * f64::from(i % 5)))
+                .collect(),
+        }
+    }
+
+    fn runs(base_ns: f64, head_ns: f64, rounds: usize) -> PairedRuns {
+        let mut paired = PairedRuns::default();
+        paired.suites.insert("a".into(), "core".into());
+        for _ in 0..rounds {
+            paired.rounds.push((
+                [("a".to_string(), run(base_ns))].into(),
+                [("a".to_string(), run(head_ns))].into(),
+            ));
+        }
+        paired
+    }
+
+    #[test]
+    fn doubled_work_is_a_paired_regression_and_equal_work_is_not() {
+        let options = CompareOptions::default();
+        let doubled = entries(&runs(100.0, 200.0, 3), &options, "merge-base");
+        assert_eq!(doubled[0].verdict, Verdict::Regressed);
+        assert_eq!(doubled[0].bench.as_ref().unwrap().mode, TimingMode::Paired);
+        let same = entries(&runs(100.0, 100.0, 3), &options, "merge-base");
+        assert_eq!(same[0].verdict, Verdict::Unchanged);
+    }
+}

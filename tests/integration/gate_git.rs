@@ -1,0 +1,601 @@
+//! The gate in real git repositories made in temporary directories: baselines
+//! read from the merge-base, paired runs and confirmation, `Perf-Accepted`
+//! trailers, `--rev`, shards, and the git faults that must exit 2.
+//!
+//! The workload fixture's work is scaled by `WORK_PERCENT` in its src/lib.rs;
+//! a branch commits a new value, so each side of a paired run measures its own.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::util::{Project, repo_root, text, timing_lock};
+
+/// A project committed on branch `main` of a fresh repository.
+struct Repo {
+    project: Project,
+}
+
+impl Repo {
+    /// The workload fixture crate gated against `main`, its package renamed
+    /// after the test. Cargo names a crate's artifacts by its name and its path
+    /// relative to the workspace, and judges freshness by modification times:
+    /// without the rename, tests running at once would share (and run) each
+    /// other's bench binaries in the shared target directory.
+    fn workload(test: &str) -> Repo {
+        let project = Project::fixture("workload");
+        let package = "name = \"perfguard-fixture-workload\"";
+        let renamed = format!("name = \"perfguard-fixture-workload-{test}\"");
+        let manifest = project.read("Cargo.toml").replacen(package, &renamed, 1);
+        assert!(manifest.contains(&renamed), "{manifest}");
+        let manifest = manifest.replacen(
+            "\n[dev-dependencies]",
+            "\n[lib]\nname = \"perfguard_fixture_workload\"\n\n[dev-dependencies]",
+            1,
+        );
+        project.write("Cargo.toml", &manifest);
+        let lock = project.read("Cargo.lock").replacen(package, &renamed, 1);
+        project.write("Cargo.lock", &lock);
+        let config = project.read("perfguard.toml").replace(
+            "baselines = \"baselines\"",
+            "baselines = \"baselines\"\nbase_ref = \"main\"",
+        );
+        project.write("perfguard.toml", &config);
+        Repo::init(project)
+    }
+
+    /// A project whose suite replays a captured criterion tree (fast).
+    fn replaying() -> Repo {
+        Repo::replaying_with(
+            "[gate]\nbase_ref = \"main\"\n\n[[bench]]\nname = \"work\"\ncommand = \"sh fake-bench.sh\"\n",
+        )
+    }
+
+    /// A project with this perfguard.toml, whose `sh fake-bench.sh [DIR]`
+    /// replays the captured criterion tree (or its folder DIR).
+    fn replaying_with(config: &str) -> Repo {
+        let project = Project::empty();
+        project.write(
+            "fake-bench.sh",
+            // perfguard appends criterion's own flags (`--noplot`): not a folder.
+            "case \"$1\" in -*) dir= ;; *) dir=\"$1\" ;; esac\n\
+             mkdir -p \"$CRITERION_HOME/$dir\"\n\
+             cp -r \"$PERFGUARD_TEST_TREE/$dir\"/. \"$CRITERION_HOME/$dir\"/\n",
+        );
+        project.write("perfguard.toml", config);
+        Repo::init(project)
+    }
+
+    fn init(project: Project) -> Repo {
+        let repo = Repo { project };
+        repo.git(&["init", "--quiet", "--initial-branch", "main"]);
+        repo.commit("Add the project");
+        repo
+    }
+
+    fn path(&self) -> &Path {
+        self.project.path()
+    }
+
+    /// Run git with a fixed identity, ignoring the user's configuration.
+    fn git(&self, args: &[&str]) -> String {
+        let output = git_command(self.path()).args(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "git {args:?} failed: {}",
+            text(&output.stderr)
+        );
+        text(&output.stdout).trim().to_string()
+    }
+
+    fn commit(&self, message: &str) -> String {
+        self.git(&["add", "--all"]);
+        self.git(&["commit", "--quiet", "--allow-empty", "-m", message]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    fn set_work_percent(&self, percent: u32) {
+        let lib = self.project.read("src/lib.rs");
+        let line = "pub const WORK_PERCENT: u64 = ";
+        let start = lib.find(line).expect("the fixture declares WORK_PERCENT") + line.len();
+        let end = start + lib[start..].find(';').unwrap();
+        let edited = format!("{}{percent}{}", &lib[..start], &lib[end..]);
+        self.project.write("src/lib.rs", &edited);
+    }
+
+    /// perfguard in this repository (criterion trees replayed from the fixture).
+    fn perfguard(&self) -> assert_cmd::Command {
+        let mut command = self.project.perfguard();
+        command.env("PERFGUARD_TEST_TREE", replayed_tree());
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.perfguard().args(args).output().unwrap()
+    }
+
+    fn record(&self) {
+        let output = self.run(&["baseline", "record", "-q"]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    }
+}
+
+fn git_command(dir: &Path) -> Command {
+    let mut command = Command::new("git");
+    command
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .args([
+            "-c",
+            "user.name=Dev Eloper",
+            "-c",
+            "user.email=dev@example.com",
+        ]);
+    command
+}
+
+fn replayed_tree() -> String {
+    repo_root()
+        .join("fixtures/criterion/criterion-0.8")
+        .display()
+        .to_string()
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        )
+    })
+}
+
+fn assert_code(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+}
+
+fn assert_exit_2(output: &Output, needles: &[&str]) {
+    assert_code(output, 2);
+    let stderr = text(&output.stderr);
+    for needle in needles {
+        assert!(
+            stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{stderr}"
+        );
+    }
+}
+
+fn entry<'a>(comparison: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    comparison["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id)
+        .unwrap_or_else(|| panic!("no entry {id}: {comparison:#}"))
+}
+
+#[test]
+fn a_pull_request_that_lowers_its_own_baseline_still_fails() {
+    let _machine = timing_lock();
+    let repo = Repo::workload("lowered");
+    repo.record();
+    repo.commit("Record the baselines");
+    repo.git(&["checkout", "--quiet", "-b", "slower"]);
+    repo.set_work_percent(200);
+    // The pull request doubles the work and re-records the bar to match.
+    repo.record();
+    repo.commit("Double the work and lower the bar");
+
+    let output = repo.run(&["check", "--rounds", "3", "--format", "json"]);
+    assert_code(&output, 1);
+    let comparison = json(&output);
+    let first_warning = comparison["warnings"][0].as_str().unwrap();
+    assert!(
+        first_warning.starts_with("this pull request edits its own baselines: baselines/work.json"),
+        "{first_warning}"
+    );
+    let large = entry(&comparison, "checksum/large");
+    assert_eq!(large["verdict"], "regressed", "{large:#}");
+    assert_eq!(large["bench"]["confirmed"], true, "{large:#}");
+    assert!(
+        comparison["baseline"]["source"]
+            .as_str()
+            .unwrap()
+            .contains("merge-base"),
+        "{comparison:#}"
+    );
+    assert_eq!(comparison["base_ref"], "main");
+    let reproduce = comparison["reproduce"].as_str().unwrap();
+    let merge_base = repo.git(&["merge-base", "HEAD", "main"]);
+    assert!(
+        reproduce.contains(&format!("--against {merge_base}")) && reproduce.contains("--rounds 3"),
+        "{reproduce}"
+    );
+}
+
+#[test]
+fn a_perf_accepted_trailer_passes_and_the_comparison_lists_it() {
+    let _machine = timing_lock();
+    let repo = Repo::workload("accepted");
+    repo.record();
+    repo.commit("Record the baselines");
+    repo.git(&["checkout", "--quiet", "-b", "accepted"]);
+    repo.set_work_percent(200);
+    let commit = repo.commit(
+        "Check every item twice\n\nPerf-Accepted: checksum/*: correctness first, the second pass is intended",
+    );
+
+    let output = repo.run(&["check", "--no-confirm", "--format", "json"]);
+    assert_code(&output, 0);
+    let comparison = json(&output);
+    let large = entry(&comparison, "checksum/large");
+    assert_eq!(large["verdict"], "accepted", "{large:#}");
+    assert_eq!(
+        large["accepted"]["reason"],
+        "correctness first, the second pass is intended"
+    );
+    assert_eq!(large["accepted"]["commit"], commit.as_str());
+    assert_eq!(large["accepted"]["author"], "Dev Eloper <dev@example.com>");
+    assert_eq!(comparison["outcome"], "pass");
+}
+
+#[test]
+fn paired_mode_passes_unchanged_work_and_detects_doubled_work() {
+    let _machine = timing_lock();
+    let repo = Repo::workload("paired");
+    repo.record();
+    // Baselines from another kind of machine: timing switches to paired on its own.
+    let baseline = repo.project.read("baselines/work.json");
+    let moved = regex_free_replace(
+        &baseline,
+        "\"cpu_model\": \"",
+        "\"cpu_model\": \"Another CPU ",
+    );
+    repo.project.write("baselines/work.json", &moved);
+    repo.commit("Record the baselines elsewhere");
+    repo.git(&["checkout", "--quiet", "-b", "docs"]);
+    repo.project.write("NOTES.md", "Nothing that runs.\n");
+    repo.commit("Add notes");
+
+    let unchanged = repo.run(&["check", "--rounds", "3", "--format", "json"]);
+    assert_code(&unchanged, 0);
+    let comparison = json(&unchanged);
+    let large = entry(&comparison, "checksum/large");
+    assert_eq!(large["bench"]["mode"], "paired", "{large:#}");
+    assert_eq!(large["bench"]["baseline_runs"], 3);
+    assert!(
+        comparison["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("another kind of machine")),
+        "{comparison:#}"
+    );
+
+    repo.set_work_percent(200);
+    repo.commit("Double the work");
+    let doubled = repo.run(&["check", "--paired", "--rounds", "3", "--format", "json"]);
+    assert_code(&doubled, 1);
+    let comparison = json(&doubled);
+    let large = entry(&comparison, "checksum/large");
+    assert_eq!(large["verdict"], "regressed", "{large:#}");
+    assert_eq!(large["bench"]["mode"], "paired");
+    assert!(large["bench"]["ratio"].as_f64().unwrap() > 1.2, "{large:#}");
+}
+
+fn regex_free_replace(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "{from:?} not in {text}");
+    text.replacen(from, to, 1)
+}
+
+/// Every file under `dir` with its bytes, except git's worktree bookkeeping.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let skip = dir.join(".git").join("worktrees");
+    let mut files = BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current).unwrap() {
+            let path = entry.unwrap().path();
+            if path == skip {
+                continue;
+            }
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.insert(path.clone(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn run_rev_measures_that_commit_and_leaves_the_working_tree_byte_for_byte_unchanged() {
+    let _machine = timing_lock();
+    let repo = Repo::workload("rev");
+    let older = repo.git(&["rev-parse", "HEAD"]);
+    repo.set_work_percent(200);
+    repo.commit("Double the work");
+    // Uncommitted and untracked changes that --rev must not touch.
+    repo.set_work_percent(300);
+    repo.project.write("scratch.txt", "work in progress\n");
+    let before = snapshot(repo.path());
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path().join("older.json");
+
+    let output = repo.run(&["run", "--rev", "HEAD~1", "--out", out.to_str().unwrap()]);
+    assert_code(&output, 0);
+    assert_eq!(snapshot(repo.path()), before);
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(results["revision"]["commit"], older.as_str());
+    assert_eq!(results["revision"]["dirty"], false);
+    assert!(
+        results["benches"]["checksum/large"].is_object(),
+        "{results:#}"
+    );
+    assert_eq!(
+        repo.git(&["worktree", "list", "--porcelain"])
+            .lines()
+            .filter(|l| l.starts_with("worktree "))
+            .count(),
+        1
+    );
+}
+
+fn ids(results: &serde_json::Value) -> BTreeSet<String> {
+    results["benches"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn shards_merged_hold_the_ids_of_an_unsharded_run_and_gate_like_it() {
+    // Two suites that land in different shards of 2 ("small" in 1/2, "big" in
+    // 2/2), each replaying one benchmark of a captured criterion run: the ids
+    // are the subject here, and replayed timings make the gate's verdict exact.
+    let repo = Repo::replaying_with(
+        "[gate]\nbase_ref = \"main\"\n\n\
+         [[bench]]\nname = \"small\"\ncommand = \"sh fake-bench.sh checksum_small\"\n\n\
+         [[bench]]\nname = \"big\"\ncommand = \"sh fake-bench.sh checksum\"\n",
+    );
+    let out_dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| out_dir.path().join(name).display().to_string();
+
+    assert_code(&repo.run(&["run", "--out", &file("all.json")]), 0);
+    assert_code(
+        &repo.run(&["run", "--shard", "1/2", "--out", &file("1.json")]),
+        0,
+    );
+    assert_code(
+        &repo.run(&["run", "--shard", "2/2", "--out", &file("2.json")]),
+        0,
+    );
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(file(name)).unwrap()).unwrap()
+    };
+    assert_eq!(
+        ids(&read("1.json")),
+        BTreeSet::from(["checksum/small".to_string()])
+    );
+    assert_eq!(
+        ids(&read("2.json")),
+        BTreeSet::from(["checksum/large".to_string()])
+    );
+
+    let merged = repo.run(&[
+        "merge",
+        &file("1.json"),
+        &file("2.json"),
+        "--out",
+        &file("merged.json"),
+    ]);
+    assert_code(&merged, 0);
+    assert_eq!(ids(&read("merged.json")), ids(&read("all.json")));
+
+    // The merged file gates like a measurement, against baselines from git.
+    repo.record();
+    repo.commit("Record the baselines");
+    let gated = repo.run(&[
+        "check",
+        "--results",
+        &file("merged.json"),
+        "--format",
+        "json",
+    ]);
+    assert_code(&gated, 0);
+    let comparison = json(&gated);
+    assert_eq!(comparison["counts"]["unchanged"], 2, "{comparison:#}");
+    assert_eq!(
+        comparison["current"]["source"],
+        file("merged.json").as_str()
+    );
+
+    // Shards of different commits are refused.
+    let mut other = read("2.json");
+    other["revision"]["commit"] = serde_json::json!("0123456789abcdef0123456789abcdef01234567");
+    std::fs::write(file("other.json"), other.to_string()).unwrap();
+    let refused = repo.run(&[
+        "merge",
+        &file("1.json"),
+        &file("other.json"),
+        "--out",
+        &file("bad.json"),
+    ]);
+    assert_exit_2(&refused, &["shards must all run on the same commit"]);
+    assert!(!out_dir.path().join("bad.json").exists());
+}
+
+#[test]
+fn a_base_revision_that_does_not_build_is_exit_2_with_the_build_error() {
+    let _machine = timing_lock();
+    let repo = Repo::workload("broken");
+    repo.record();
+    repo.commit("Record the baselines");
+    let lib = repo.project.read("src/lib.rs");
+    repo.project.write(
+        "src/lib.rs",
+        &lib.replace(
+            "pub const WORK_PERCENT: u64 = 100;",
+            "pub const WORK_PERCENT: u64 = ;",
+        ),
+    );
+    repo.commit("Break the build on main");
+    repo.git(&["checkout", "--quiet", "-b", "fix"]);
+    repo.project.write("src/lib.rs", &lib);
+    repo.commit("Fix the build");
+
+    let output = repo.run(&["check", "--paired", "--rounds", "1"]);
+    assert_exit_2(
+        &output,
+        &[
+            "does not build",
+            "cargo bench --bench work --no-run",
+            "expected expression",
+        ],
+    );
+}
+
+#[test]
+fn paired_and_rev_outside_git_are_exit_2_and_plain_check_falls_back_with_a_note() {
+    let project = Project::empty();
+    project.write(
+        "fake-bench.sh",
+        "cp -r \"$PERFGUARD_TEST_TREE\"/. \"$CRITERION_HOME\"/\n",
+    );
+    project.write(
+        "perfguard.toml",
+        "[[bench]]\nname = \"work\"\ncommand = \"sh fake-bench.sh\"\n",
+    );
+    let run = |args: &[&str]| {
+        project
+            .perfguard()
+            .args(args)
+            .env("PERFGUARD_TEST_TREE", replayed_tree())
+            .output()
+            .unwrap()
+    };
+    assert_exit_2(
+        &run(&["check", "--paired"]),
+        &["--paired needs a git repository"],
+    );
+    assert_exit_2(
+        &run(&["run", "--rev", "HEAD"]),
+        &["--rev needs a git repository"],
+    );
+    assert_code(&run(&["baseline", "record", "-q"]), 0);
+    let plain = run(&["check"]);
+    assert_code(&plain, 0);
+    assert!(
+        text(&plain.stderr).contains("is not in a git repository, so the baselines are read from"),
+        "{}",
+        text(&plain.stderr)
+    );
+}
+
+#[test]
+fn an_unknown_base_ref_is_exit_2_and_suggests_git_fetch() {
+    let repo = Repo::replaying();
+    let output = repo.run(&["check", "--against", "origin/release"]);
+    assert_exit_2(
+        &output,
+        &["revision `origin/release` not found", "git fetch"],
+    );
+}
+
+#[test]
+fn a_shallow_clone_without_the_merge_base_says_how_deep_to_fetch() {
+    let repo = Repo::replaying();
+    repo.git(&["checkout", "--quiet", "-b", "feature"]);
+    repo.project.write("feature.txt", "1\n");
+    repo.commit("Feature, part 1");
+    repo.project.write("feature.txt", "2\n");
+    repo.commit("Feature, part 2");
+    repo.git(&["checkout", "--quiet", "main"]);
+    repo.project.write("main.txt", "1\n");
+    repo.commit("Main moves on");
+    let clones = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", repo.path().display());
+    let clone = clones.path().join("clone");
+    let output = git_command(clones.path())
+        .args([
+            "clone",
+            "--quiet",
+            "--depth",
+            "1",
+            "--no-single-branch",
+            "--branch",
+            "feature",
+        ])
+        .arg(&url)
+        .arg(&clone)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+
+    let checked = crate::util::perfguard()
+        .current_dir(&clone)
+        .args(["check", "--against", "origin/main"])
+        .output()
+        .unwrap();
+    assert_exit_2(
+        &checked,
+        &["shallow clone", "git fetch --deepen=", "fetch-depth: 0"],
+    );
+}
+
+#[test]
+fn a_detached_head_is_gated_and_says_so() {
+    let repo = Repo::replaying();
+    repo.record();
+    repo.commit("Record the baselines");
+    repo.git(&["checkout", "--quiet", "--detach", "HEAD"]);
+    let output = repo.run(&["check"]);
+    assert_code(&output, 0);
+    assert!(
+        text(&output.stderr).contains("detached HEAD at"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn a_worktree_that_cannot_be_created_is_exit_2() {
+    let repo = Repo::replaying();
+    let output = repo
+        .perfguard()
+        .args(["run", "--rev", "HEAD", "--out", "-"])
+        .env("TMPDIR", repo.path().join("no/such/dir"))
+        .output()
+        .unwrap();
+    assert_exit_2(&output, &["cannot create a temporary worktree", "TMPDIR"]);
+}
+
+#[test]
+fn baselines_missing_at_the_merge_base_are_exit_2_even_when_the_branch_has_them() {
+    let repo = Repo::replaying();
+    repo.git(&["checkout", "--quiet", "-b", "adopt"]);
+    repo.record();
+    repo.commit("Adopt perfguard with its first baselines");
+    let output = repo.run(&["check"]);
+    assert_exit_2(
+        &output,
+        &["baselines does not exist at", "--baselines-from worktree"],
+    );
+    // The escape hatch for local experiments gates against the branch's files.
+    let local = repo.run(&["check", "--baselines-from", "worktree"]);
+    assert_code(&local, 0);
+}

@@ -1,0 +1,145 @@
+//! The incident perfguard exists for, end to end: the shop committed as `main`
+//! with its baselines, a branch with the new recommendation algorithm (an N+1
+//! query and a quadratic ranking) fails the gate, and the fix passes it.
+//! `cargo test seed_incident` runs exactly these two tests: one on SQLite with
+//! header counting, one on PostgreSQL counted on the wire through the proxy.
+
+use std::sync::Mutex;
+
+use crate::db::{POSTGRES_DEFAULT_URL, PgDatabase, server};
+use crate::shop_fixture::ShopRepo;
+use crate::util::{fixture_target_dir, text};
+
+/// Both tests build the same `shop` package into one target directory; cargo
+/// decides freshness by file times, so they take turns.
+static SHOP_BUILDS: Mutex<()> = Mutex::new(());
+
+const RECOMMENDATIONS: &str = "GET /products/{id}/recommendations";
+const REPEATED: &str = "SELECT ... FROM products WHERE id = ?";
+
+fn perfguard(repo: &ShopRepo, config: &str) -> assert_cmd::Command {
+    let mut command = repo.project.perfguard();
+    command
+        .env("CARGO_TARGET_DIR", fixture_target_dir().join("shop"))
+        .args(["--config", config]);
+    command
+}
+
+/// Record on main, commit the baselines, then gate the incident branch and its fix.
+fn incident_is_caught_and_fix_passes(repo: &ShopRepo, config: &str, baselines: &str) {
+    perfguard(repo, config)
+        .args(["baseline", "record"])
+        .assert()
+        .code(0);
+    repo.git(&["add", "--all"]);
+    repo.git(&[
+        "commit",
+        "--quiet",
+        "--message",
+        "Record perfguard baselines",
+    ]);
+
+    repo.branch("recommendations-v2");
+    repo.commit_patch("incident.patch", "New recommendation algorithm");
+    let output = perfguard(repo, config)
+        .args([
+            "check",
+            "--format",
+            "json",
+            "--report",
+            "markdown=report.md",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the incident must fail the gate:\n{}",
+        text(&output.stderr)
+    );
+    let comparison: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let entries = comparison["entries"].as_array().unwrap();
+    let probe = entries
+        .iter()
+        .find(|e| e["id"] == RECOMMENDATIONS)
+        .expect("the recommendations probe");
+    assert_eq!(probe["verdict"], "regressed", "{probe}");
+    assert_eq!(probe["probe"]["baseline_total"], 3, "{probe}");
+    assert_eq!(probe["probe"]["current_total"], 51, "{probe}");
+    let repeated = probe["probe"]["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["readable"] == REPEATED)
+        .expect("the repeated fingerprint is named");
+    assert_eq!(repeated["after"], 49, "{repeated}");
+    assert_eq!(repeated["n_plus_one"], true);
+    let ranking = entries
+        .iter()
+        .find(|e| e["kind"] == "bench")
+        .expect("the ranking benchmark");
+    assert_eq!(
+        ranking["verdict"], "regressed",
+        "the quadratic ranking is slower: {ranking}"
+    );
+    assert!(
+        ranking["bench"]["ratio"].as_f64().unwrap() > 2.0,
+        "{ranking}"
+    );
+
+    // What the reviewer reads.
+    let markdown = std::fs::read_to_string(repo.path().join("report.md")).unwrap();
+    assert!(markdown.contains("recommendations"), "{markdown}");
+    assert!(markdown.contains("N+1"), "{markdown}");
+    assert!(markdown.contains("products WHERE id"), "{markdown}");
+
+    repo.commit_patch("fix.patch", "Recommendations: one joined query again");
+    let fixed = perfguard(repo, config).args(["check"]).output().unwrap();
+    assert_eq!(
+        fixed.status.code(),
+        Some(0),
+        "the fix must pass the gate:\n{}\n{}",
+        text(&fixed.stdout),
+        text(&fixed.stderr)
+    );
+    assert!(repo.path().join(baselines).join("probes.json").is_file());
+}
+
+#[test]
+fn seed_incident_sqlite_with_header_counting() {
+    let _turn = SHOP_BUILDS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let repo = ShopRepo::new();
+    incident_is_caught_and_fix_passes(&repo, "perfguard.toml", "baselines");
+}
+
+#[test]
+fn seed_incident_postgres_through_the_proxy() {
+    let Some(server) = server("PERFGUARD_TEST_POSTGRES_URL", POSTGRES_DEFAULT_URL) else {
+        return;
+    };
+    let database = PgDatabase::create(&server, "perfguard_shop");
+    let _turn = SHOP_BUILDS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let repo = ShopRepo::new();
+    let config_path = repo.path().join("perfguard-postgres.toml");
+    let config = std::fs::read_to_string(&config_path).unwrap().replace(
+        "postgres://postgres@127.0.0.1:5432/shop_perfguard",
+        &database.url(),
+    );
+    assert!(
+        config.contains(&database.name),
+        "the test database replaces the fixture's"
+    );
+    std::fs::write(&config_path, config).unwrap();
+    repo.git(&[
+        "commit",
+        "--quiet",
+        "--all",
+        "--message",
+        "Point the gate at the test database",
+    ]);
+    incident_is_caught_and_fix_passes(&repo, "perfguard-postgres.toml", "baselines-postgres");
+}
