@@ -57,6 +57,30 @@ pub enum BenchError {
     TempDir(#[source] std::io::Error),
 }
 
+/// When set to a folder, every suite run's criterion output is kept there (in a
+/// sub-folder named `<unix ns>-<suite>-*`, holding `working_dir.txt` with the
+/// folder the suite ran in) instead of being deleted: scripts/quality/harness.py
+/// reads every round of a paired run from it. Not part of the user interface.
+pub const KEEP_CRITERION_HOME_ENV: &str = "PERFGUARD_KEEP_CRITERION_HOME";
+
+/// A criterion home inside `dir` whose name sorts in run order.
+fn kept_home(dir: &Path, suite: &str, working_dir: &Path) -> Result<tempfile::TempDir, BenchError> {
+    let since_epoch_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    std::fs::create_dir_all(dir).map_err(BenchError::TempDir)?;
+    let home = tempfile::Builder::new()
+        .prefix(&format!("{since_epoch_ns:020}-{suite}-"))
+        .tempdir_in(dir)
+        .map_err(BenchError::TempDir)?;
+    std::fs::write(
+        home.path().join("working_dir.txt"),
+        working_dir.display().to_string(),
+    )
+    .map_err(BenchError::TempDir)?;
+    Ok(home)
+}
+
 /// The arguments perfguard adds to a suite's command for criterion.
 pub fn criterion_arguments(words: &[String], plots: bool) -> Vec<String> {
     let mut extra = Vec::new();
@@ -96,10 +120,14 @@ pub fn run_suite(
             suite: suite.name.clone(),
             command: suite.command.clone(),
         })?;
-    let criterion_home = tempfile::Builder::new()
-        .prefix("perfguard-criterion-")
-        .tempdir()
-        .map_err(BenchError::TempDir)?;
+    let keep_in = std::env::var_os(KEEP_CRITERION_HOME_ENV).map(std::path::PathBuf::from);
+    let criterion_home = match &keep_in {
+        Some(dir) => kept_home(dir, &suite.name, working_dir)?,
+        None => tempfile::Builder::new()
+            .prefix("perfguard-criterion-")
+            .tempdir()
+            .map_err(BenchError::TempDir)?,
+    };
     let mut command = Command::new(&words[0]);
     command
         .args(&words[1..])
@@ -162,6 +190,9 @@ pub fn run_suite(
             source,
         })?;
     progress.finish_suite(&suite.name, true);
+    if keep_in.is_some() {
+        let _kept = criterion_home.keep();
+    }
     if runs.is_empty() {
         return Err(BenchError::NoOutput {
             suite: suite.name.clone(),

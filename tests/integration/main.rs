@@ -9,6 +9,7 @@ mod git;
 mod init;
 mod probes;
 mod proxy;
+mod quality;
 mod reader;
 mod report;
 mod shop_fixture;

@@ -1,0 +1,315 @@
+"""Re-analyse the harness's kept samples with perfguard's statistics (a Python
+transcription of src/stats.rs) under other settings, to see what a change of
+the defaults would buy on the very same measurements.
+
+    python3 scripts/quality/reanalyse.py RECORDS.jsonl SAMPLES.jsonl.gz BASELINE.json
+
+First it re-derives perfguard's own verdicts with the default settings and
+reports how many agree with the recorded ones (the transcription's check),
+then prints the flag rates of each variant per mode and true effect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import table  # noqa: E402
+
+
+# --- Student's t distribution, from the regularised incomplete beta function ---
+
+def _beta_continued_fraction(a: float, b: float, x: float) -> float:
+    """The continued fraction of I_x(a, b), evaluated with the modified Lentz method."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    value = d
+    for m in range(1, 300):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            value *= c * d
+        if abs(c * d - 1.0) < 1e-14:
+            break
+    return value
+
+
+def regularised_beta(a: float, b: float, x: float) -> float:
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(log_front) * _beta_continued_fraction(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _beta_continued_fraction(b, a, 1.0 - x) / b
+
+
+def t_two_sided_p(t: float, df: float) -> float:
+    return regularised_beta(df / 2.0, 0.5, df / (df + t * t))
+
+
+# --- perfguard's statistics (src/stats.rs) ---
+
+@dataclass(frozen=True)
+class Settings:
+    name: str
+    noise_sd_log: float = 0.02
+    prior_df: float = 8.0
+    threshold: float = 0.05
+    alpha: float = 0.05
+    rounds: int = 5
+    confirm: bool = True
+    # Per-round statistic: "mean" (perfguard) or "median" of the log ratios
+    # with a t test on the rounds after dropping the most extreme one.
+    location: str = "mean"
+    # A run's location: the median of its log per-iteration times (perfguard),
+    # or a lower quantile (interference only ever slows a sample down).
+    run_quantile: float = 0.5
+    # The within-run sampling variance of a run's location: from the MAD of its
+    # samples (perfguard), or none (the rounds' own spread and the prior decide).
+    within: str = "mad"
+
+
+def summarize(per_iteration_ns: list[float], quantile: float = 0.5, within: str = "mad") -> tuple[float, float]:
+    logs = sorted(math.log(t) for t in per_iteration_ns)
+    median = statistics.median(logs)
+    robust_sd = 1.4826 * statistics.median(abs(v - median) for v in logs)
+    if quantile == 0.5:
+        location = median
+    else:
+        position = quantile * (len(logs) - 1)
+        low = math.floor(position)
+        high = min(low + 1, len(logs) - 1)
+        location = logs[low] + (logs[high] - logs[low]) * (position - low)
+    if within == "none":
+        return location, 0.0
+    if within == "bootstrap":
+        # Exact bootstrap variance of the minimum: a resample's minimum is the
+        # k-th smallest value with probability ((n-k+1)/n)^n - ((n-k)/n)^n.
+        n = len(logs)
+        weights = [((n - k) / n) ** n - ((n - k - 1) / n) ** n for k in range(n)]
+        mean = sum(w * v for w, v in zip(weights, logs))
+        return location, sum(w * (v - mean) ** 2 for w, v in zip(weights, logs))
+    return location, math.pi / 2 * robust_sd * robust_sd / len(logs)
+
+
+def sum_of_squares(values: list[float]) -> float:
+    m = statistics.fmean(values)
+    return sum((v - m) ** 2 for v in values)
+
+
+def compare_runs(base: list[tuple[float, float]], head: list[tuple[float, float]], s: Settings):
+    difference = statistics.fmean(h[0] for h in head) - statistics.fmean(b[0] for b in base)
+    within = statistics.fmean(r[1] for r in base + head)
+    prior = s.noise_sd_log**2 + within
+    data_df = len(base) - 1 + len(head) - 1
+    data_ss = sum_of_squares([b[0] for b in base]) + sum_of_squares([h[0] for h in head])
+    variance = (s.prior_df * prior + data_ss) / (s.prior_df + data_df)
+    df = max(s.prior_df + data_df, 1.0)
+    se = math.sqrt(variance * (1 / len(base) + 1 / len(head)))
+    return math.exp(difference), t_two_sided_p(difference / se, df) if se > 0 else 1.0
+
+
+def compare_paired(log_ratios: list[float], within: float, s: Settings):
+    if s.location == "trimmed" and len(log_ratios) >= 4:
+        centre = statistics.median(log_ratios)
+        worst = max(range(len(log_ratios)), key=lambda i: abs(log_ratios[i] - centre))
+        log_ratios = [r for i, r in enumerate(log_ratios) if i != worst]
+    rounds = len(log_ratios)
+    difference = statistics.fmean(log_ratios)
+    prior = 2 * within + (s.noise_sd_log / 2) ** 2
+    data_ss = sum_of_squares(log_ratios) if rounds > 1 else 0.0
+    variance = (s.prior_df * prior + data_ss) / (s.prior_df + rounds - 1)
+    df = max(s.prior_df + rounds - 1, 1.0)
+    se = math.sqrt(variance / rounds)
+    return math.exp(difference), t_two_sided_p(difference / se, df) if se > 0 else 1.0
+
+
+def holm(p_values: list[float]) -> list[float]:
+    order = sorted(range(len(p_values)), key=lambda i: (p_values[i], i))
+    adjusted, running = [0.0] * len(p_values), 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+def regressed(ratio: float, p_adjusted: float, s: Settings) -> bool:
+    return p_adjusted < s.alpha and ratio > 1.0 and ratio >= 1.0 + s.threshold
+
+
+def paired_rounds(runs: list[dict]) -> list[tuple[dict, dict]]:
+    """(base, head) sample maps per round from consecutive kept runs."""
+    rounds = []
+    for first, second in zip(runs[0::2], runs[1::2]):
+        sides = {first["side"]: first["samples"], second["side"]: second["samples"]}
+        if set(sides) == {"base", "head"}:
+            rounds.append((sides["base"], sides["head"]))
+    return rounds
+
+
+def paired_verdicts(rounds: list[tuple[dict, dict]], s: Settings) -> dict[str, bool]:
+    rounds = rounds[: s.rounds]
+    ids = sorted(set().union(*(set(b) & set(h) for b, h in rounds))) if rounds else []
+    changes = []
+    for bench_id in ids:
+        pairs = [
+            (summarize(b[bench_id], s.run_quantile, s.within), summarize(h[bench_id], s.run_quantile, s.within))
+            for b, h in rounds
+            if bench_id in b and bench_id in h
+        ]
+        log_ratios = [h[0] - b[0] for b, h in pairs]
+        within = statistics.fmean([v for b, h in pairs for v in (b[1], h[1])])
+        changes.append(compare_paired(log_ratios, within, s))
+    adjusted = holm([p for _, p in changes])
+    return {i: regressed(r, p, s) for i, (r, _), p in zip(ids, changes, adjusted)}
+
+
+def stored_verdicts(check_runs: list[dict], baseline: dict, s: Settings) -> dict[str, bool]:
+    head = check_runs[0]["samples"]
+    ids = sorted(set(head) & set(baseline))
+    q, w = s.run_quantile, s.within
+    changes = [compare_runs([summarize(r, q, w) for r in baseline[i]], [summarize(head[i], q, w)], s) for i in ids]
+    adjusted = holm([p for _, p in changes])
+    verdicts = {i: regressed(r, p, s) for i, (r, _), p in zip(ids, changes, adjusted)}
+    suspects = [i for i, flagged in verdicts.items() if flagged]
+    if s.confirm and suspects:
+        # Only the suspects perfguard itself re-ran have confirmation rounds; a
+        # suspect of other settings that perfguard did not re-run counts as
+        # dismissed, so stored-mode rates of other settings are lower bounds
+        # (see UNCONFIRMABLE).
+        confirmation = paired_verdicts(paired_rounds(check_runs[1:]), s)
+        for bench_id in suspects:
+            if bench_id not in confirmation:
+                UNCONFIRMABLE.append(bench_id)
+            verdicts[bench_id] = confirmation.get(bench_id, False)
+    return verdicts
+
+
+UNCONFIRMABLE: list[str] = []
+
+
+def evaluate(records: list[dict], samples: dict, baseline: dict, s: Settings) -> list[dict]:
+    """Records as the table expects them, with verdicts recomputed under `s`."""
+    out = []
+    for record in records:
+        if record["error"] is not None:
+            continue
+        runs = samples[(record["trial"], record["mode"])]
+        if record["mode"] == "paired":
+            verdicts = paired_verdicts(paired_rounds(runs), s)
+        else:
+            verdicts = stored_verdicts(runs, baseline, s)
+        entries = [dict(e, verdict="regressed" if verdicts.get(e["id"]) else "not") for e in record["entries"]]
+        out.append(dict(record, entries=entries))
+    return out
+
+
+def summary_rows(records: list[dict]) -> list[str]:
+    rows = []
+    for row in table.cells(records):
+        suite = f"; suites {table.rate(row['suite_perfguard'], row['trials'])}" if row["effect"] == 0 else ""
+        rows.append(
+            f"  {row['mode']:6} {table.effect_label(row['effect']):>4}: "
+            f"{table.rate(row['perfguard_flagged'], row['comparisons'])}{suite}"
+        )
+    return rows
+
+
+def noise_summary(records: list[dict], samples: dict, run_quantile: float = 0.5) -> str:
+    """How far one paired round's head/base ratio strays when nothing changed:
+    quantiles of |ln ratio| over every A/A benchmark and round."""
+    deviations = []
+    for record in records:
+        if record["mode"] != "paired" or record["error"] is not None:
+            continue
+        unchanged = {e["id"] for e in record["entries"] if e["true_effect_percent"] == 0}
+        for base, head in paired_rounds(samples[(record["trial"], record["mode"])]):
+            for bench_id in unchanged & set(base) & set(head):
+                head_location = summarize(head[bench_id], run_quantile)[0]
+                deviations.append(abs(head_location - summarize(base[bench_id], run_quantile)[0]))
+    if not deviations:
+        return "no A/A paired rounds"
+    deviations.sort()
+
+    def quantile(q: float) -> str:
+        return f"{100 * (math.exp(deviations[min(len(deviations) - 1, int(q * len(deviations)))]) - 1):.1f}%"
+
+    return (
+        f"A/A paired rounds (run location: {run_quantile:.0%} quantile of the samples): {len(deviations)}; "
+        f"|head/base - 1| median {quantile(0.5)}, "
+        f"90th percentile {quantile(0.9)}, 99th {quantile(0.99)}, max {quantile(1.0)}; "
+        f"rounds beyond 5%: {sum(d > math.log(1.05) for d in deviations)}"
+    )
+
+
+VARIANTS = [
+    Settings("defaults (noise 2%, prior df 8, 5 rounds, confirm)"),
+    Settings("3 rounds", rounds=3),
+    Settings("noise prior 3%", noise_sd_log=0.03),
+    Settings("noise prior 4%", noise_sd_log=0.04),
+    Settings("prior df 4", prior_df=4.0),
+    Settings("prior df 16", prior_df=16.0),
+    Settings("paired: drop the most extreme round", location="trimmed"),
+    Settings("stored without confirmation", confirm=False),
+    Settings("run location: minimum", run_quantile=0.0),
+    Settings("run location: minimum, no within-run term", run_quantile=0.0, within="none"),
+    Settings("run location: minimum, no within-run term, 3 rounds", run_quantile=0.0, within="none", rounds=3),
+    Settings("run location: minimum, bootstrap variance of the minimum", run_quantile=0.0, within="bootstrap"),
+    Settings("run location: minimum, no within-run term, drop the most extreme round",
+             run_quantile=0.0, within="none", location="trimmed"),
+    Settings("run location: minimum, no within-run term, noise prior 3%", run_quantile=0.0, within="none", noise_sd_log=0.03),
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("records", type=Path)
+    parser.add_argument("samples", type=Path)
+    parser.add_argument("baseline", type=Path, help="baselines/quality.json of the harness's repository")
+    args = parser.parse_args()
+    records = [json.loads(line) for line in args.records.read_text().splitlines()[1:] if line.strip()]
+    samples = {}
+    with gzip.open(args.samples, "rt") as lines:
+        for line in lines:
+            check = json.loads(line)
+            samples[(check["trial"], check["mode"])] = check["runs"]
+    records = [r for r in records if (r["trial"], r["mode"]) in samples]
+    baseline = {
+        bench_id: [run["per_iteration_ns"] for run in bench["runs"]]
+        for bench_id, bench in json.loads(args.baseline.read_text())["benches"].items()
+    }
+    defaults = evaluate(records, samples, baseline, VARIANTS[0])
+    recorded = {(r["trial"], r["mode"], e["id"]): e["verdict"] == "regressed" for r in records for e in r["entries"]}
+    again = {(r["trial"], r["mode"], e["id"]): e["verdict"] == "regressed" for r in defaults for e in r["entries"]}
+    agree = sum(recorded[k] == again[k] for k in again)
+    print(f"transcription check: {agree} of {len(again)} verdicts agree with perfguard's")
+    for run_quantile in (0.5, 0.25, 0.1, 0.0):
+        print(noise_summary(records, samples, run_quantile))
+    for settings in VARIANTS:
+        UNCONFIRMABLE.clear()
+        rows = summary_rows(evaluate(records, samples, baseline, settings))
+        note = f" ({len(UNCONFIRMABLE)} stored suspects had no re-run to confirm them)" if UNCONFIRMABLE else ""
+        print(settings.name + note)
+        print("\n".join(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""The verdict-quality table: flag rates with Wilson intervals from the trial
+records the harness writes (one JSON object per trial and mode).
+
+Run alone to re-render a table from a records file:
+
+    python3 scripts/quality/table.py RECORDS.jsonl [--out results.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+
+MODES = ("stored", "paired")
+Z_95 = 1.959963984540054
+
+
+def wilson(successes: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion (Wilson 1927)."""
+    if n == 0:
+        return (math.nan, math.nan)
+    p = successes / n
+    denominator = 1 + Z_95**2 / n
+    centre = (p + Z_95**2 / (2 * n)) / denominator
+    half = Z_95 * math.sqrt(p * (1 - p) / n + Z_95**2 / (4 * n * n)) / denominator
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def rate(successes: int, n: int) -> str:
+    """`3/120 = 2.5% [0.9, 7.1]`, or `-` when nothing was counted."""
+    if n == 0:
+        return "-"
+    low, high = wilson(successes, n)
+    return f"{successes}/{n} = {100 * successes / n:.1f}% [{100 * low:.1f}, {100 * high:.1f}]"
+
+
+def effect_label(percent: int) -> str:
+    return "A/A" if percent == 0 else f"+{percent}%"
+
+
+def cells(records: list[dict]) -> list[dict]:
+    """One row per mode and true effect size, in a fixed order."""
+    effects = sorted({e["true_effect_percent"] for r in records for e in r["entries"]})
+    rows = []
+    for mode in MODES:
+        mode_records = [r for r in records if r["mode"] == mode and r["error"] is None]
+        for effect in effects:
+            comparisons = [
+                e for r in mode_records for e in r["entries"] if e["true_effect_percent"] == effect
+            ]
+            if not comparisons:
+                continue
+            judged = [e for e in comparisons if e["criterion"] is not None]
+            suites = [r for r in mode_records if r["trial_effect_percent"] == effect]
+            row = {
+                "mode": mode,
+                "effect": effect,
+                "comparisons": len(comparisons),
+                "perfguard_flagged": sum(e["verdict"] == "regressed" for e in comparisons),
+                "criterion_judged": len(judged),
+                "criterion_flagged": sum(e["criterion"]["verdict"] == "regressed" for e in judged),
+                "trials": len(suites),
+                "median_check_s": statistics.median(r["wall_s"] for r in suites) if suites else None,
+                "confirmation_reruns": sum(r["confirmation_rerun"] for r in suites),
+            }
+            if effect == 0:
+                row["suite_perfguard"] = sum(
+                    any(e["verdict"] == "regressed" for e in r["entries"]) for r in suites
+                )
+                row["suite_criterion"] = sum(
+                    any(e["criterion"] and e["criterion"]["verdict"] == "regressed" for e in r["entries"])
+                    for r in suites
+                )
+            rows.append(row)
+    return rows
+
+
+def render(records: list[dict], meta: dict) -> str:
+    """The markdown document: what was run, then the table."""
+    errors = [r for r in records if r["error"] is not None]
+    lines = [
+        "# perfguard verdict quality on this machine",
+        "",
+        f"Command: `{meta['command']}`  ",
+        f"Machine: {meta['machine']}  ",
+        f"perfguard: {meta['perfguard']}  ",
+        f"Started {meta['started']}, finished {meta['finished']} ({meta['elapsed_min']:.0f} min); "
+        f"{meta['trials_per_effect']} trial(s) per effect size, {len(records)} checks, "
+        f"{len(errors)} failed (exit 2, not counted).  ",
+        f"Baseline: {meta['baseline_runs']} recorded run(s) at `main`. "
+        f"Each A/B trial slows {meta['affected']} of the {meta['benchmarks']} benchmarks"
+        + (" (alternating halves); the others count as A/A comparisons." if meta["affected"] < meta["benchmarks"] else "."),
+        "",
+        "A benchmark is *flagged* when perfguard's verdict is `regressed` (after the paired "
+        "confirmation in stored mode), or when criterion, shown the very same two samples "
+        "(stored: the baseline's first run vs the check's run; paired: the first round's base "
+        "and head runs), prints `Performance has regressed.` (Welch t-test p < 0.05 and the "
+        "mean change's 95% interval entirely above its 1% noise threshold). Intervals are 95% "
+        "Wilson score intervals. *Suite* counts A/A trials in which any benchmark was flagged.",
+        "",
+        "| mode | effect | comparisons | perfguard flagged | criterion flagged | A/A suites flagged (perfguard) | A/A suites flagged (criterion) | median check time | confirmation re-runs |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in cells(records):
+        suite_pg = rate(row["suite_perfguard"], row["trials"]) if row["effect"] == 0 else ""
+        suite_cr = rate(row["suite_criterion"], row["trials"]) if row["effect"] == 0 else ""
+        median = f"{row['median_check_s']:.0f} s" if row["median_check_s"] is not None else "-"
+        lines.append(
+            f"| {row['mode']} | {effect_label(row['effect'])} | {row['comparisons']} "
+            f"| {rate(row['perfguard_flagged'], row['comparisons'])} "
+            f"| {rate(row['criterion_flagged'], row['criterion_judged'])} "
+            f"| {suite_pg} | {suite_cr} | {median} | {row['confirmation_reruns']} of {row['trials']} |"
+        )
+    lines += [
+        "",
+        "*effect*: the true slowdown of the compared benchmark (its work units scaled in "
+        "`src/scale.rs`; the short benchmarks round to whole units, so their +2% is +2.5%). "
+        "*median check time*: wall time of one `perfguard check` over the trials whose slowed "
+        "benchmarks had this effect, builds included. *confirmation re-runs*: checks in which "
+        "a stored-mode regression was re-measured paired before the verdict.",
+    ]
+    if errors:
+        lines += ["", "Failed checks:", ""]
+        lines += [f"- trial {r['trial']} {r['mode']}: {r['error']}" for r in errors[:20]]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("records", type=Path)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    lines = args.records.read_text().splitlines()
+    meta = json.loads(lines[0])["meta"]
+    records = [json.loads(line) for line in lines[1:] if line.strip()]
+    text = render(records, meta)
+    if args.out:
+        args.out.write_text(text)
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
