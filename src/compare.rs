@@ -103,16 +103,16 @@ fn summaries(bench: &BenchResult) -> Vec<RunSummary> {
 }
 
 /// The median over runs of each run's median per-iteration time, in ns.
-/// The typical per-iteration time of a benchmark: the geometric mean of its
-/// runs' medians, the same location the ratio is computed from, so the shown
-/// times and the shown change agree.
-pub fn median_of_runs(bench: &BenchResult) -> f64 {
-    let log_medians: Vec<f64> = bench
+/// The per-iteration time shown for a benchmark: the geometric mean of its
+/// runs' locations ([`stats::summarize_run`]), the same location the change is
+/// computed from, so the shown times and the shown change agree.
+pub fn typical_ns(bench: &BenchResult) -> f64 {
+    let locations: Vec<f64> = bench
         .runs
         .iter()
-        .map(|r| stats::median_ns(&r.per_iteration_ns).ln())
+        .map(|r| stats::summarize_run(&r.per_iteration_ns).log_location)
         .collect();
-    (log_medians.iter().sum::<f64>() / log_medians.len() as f64).exp()
+    (locations.iter().sum::<f64>() / locations.len() as f64).exp()
 }
 
 fn compare_benches(
@@ -170,8 +170,8 @@ fn compare_benches(
             rule,
             bench: Some(BenchChange {
                 mode: TimingMode::Stored,
-                baseline_ns: median_of_runs(base),
-                current_ns: median_of_runs(now),
+                baseline_ns: typical_ns(base),
+                current_ns: typical_ns(now),
                 ratio: change.ratio,
                 ratio_low: change.ratio_low,
                 ratio_high: change.ratio_high,

@@ -68,9 +68,9 @@ pub enum TimingMode {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BenchChange {
     pub mode: TimingMode,
-    /// Median per-iteration time of the baseline (median over its runs), ns.
+    /// Per-iteration time of the baseline: geometric mean of its runs' locations (fastest sample), ns.
     pub baseline_ns: f64,
-    /// Median per-iteration time of the current measurement, ns.
+    /// Per-iteration time of the current measurement, same location, ns.
     pub current_ns: f64,
     /// current / baseline.
     pub ratio: f64,

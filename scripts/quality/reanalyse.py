@@ -275,6 +275,11 @@ VARIANTS = [
     Settings("run location: minimum, no within-run term, drop the most extreme round",
              run_quantile=0.0, within="none", location="trimmed"),
     Settings("run location: minimum, no within-run term, noise prior 3%", run_quantile=0.0, within="none", noise_sd_log=0.03),
+    Settings("run location: minimum, no within-run term, noise prior 4%", run_quantile=0.0, within="none", noise_sd_log=0.04),
+    Settings("run location: minimum, no within-run term, prior df 4", run_quantile=0.0, within="none", prior_df=4.0),
+    Settings("run location: minimum, no within-run term, stored without confirmation", run_quantile=0.0, within="none", confirm=False),
+    Settings("run location: minimum, no within-run term, threshold 4%", run_quantile=0.0, within="none", threshold=0.04),
+    Settings("run location: minimum, no within-run term, threshold 3%", run_quantile=0.0, within="none", threshold=0.03),
 ]
 
 
@@ -283,8 +288,11 @@ def main() -> int:
     parser.add_argument("records", type=Path)
     parser.add_argument("samples", type=Path)
     parser.add_argument("baseline", type=Path, help="baselines/quality.json of the harness's repository")
+    parser.add_argument("--table", metavar="NAME", help="print the markdown table of the variant with this name instead")
     args = parser.parse_args()
-    records = [json.loads(line) for line in args.records.read_text().splitlines()[1:] if line.strip()]
+    lines = args.records.read_text().splitlines()
+    meta = json.loads(lines[0])["meta"]
+    records = [json.loads(line) for line in lines[1:] if line.strip()]
     samples = {}
     with gzip.open(args.samples, "rt") as lines:
         for line in lines:
@@ -295,6 +303,13 @@ def main() -> int:
         bench_id: [run["per_iteration_ns"] for run in bench["runs"]]
         for bench_id, bench in json.loads(args.baseline.read_text())["benches"].items()
     }
+    if args.table:
+        chosen = next((v for v in VARIANTS if v.name == args.table), None)
+        if chosen is None:
+            parser.error(f"no variant named {args.table!r}; one of: {', '.join(v.name for v in VARIANTS)}")
+        meta = dict(meta, command=meta["command"] + f" (re-analysed: {chosen.name})")
+        sys.stdout.write(table.render(evaluate(records, samples, baseline, chosen), meta))
+        return 0
     defaults = evaluate(records, samples, baseline, VARIANTS[0])
     recorded = {(r["trial"], r["mode"], e["id"]): e["verdict"] == "regressed" for r in records for e in r["entries"]}
     again = {(r["trial"], r["mode"], e["id"]): e["verdict"] == "regressed" for r in defaults for e in r["entries"]}

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::bench::{self, BenchError};
-use crate::compare::{CompareOptions, median_of_runs, timing_verdict};
+use crate::compare::{CompareOptions, timing_verdict, typical_ns};
 use crate::comparison::{BenchChange, Comparison, Entry, EntryKind, TimingMode, Verdict};
 use crate::config::BenchSuite;
 use crate::progress::Progress;
@@ -336,8 +336,8 @@ pub fn entries(runs: &PairedRuns, options: &CompareOptions, base_label: &str) ->
             rule: format!("paired against the {base_label} over {rounds} rounds: {rule}"),
             bench: Some(BenchChange {
                 mode: TimingMode::Paired,
-                baseline_ns: median_of_runs(&base),
-                current_ns: median_of_runs(&head),
+                baseline_ns: typical_ns(&base),
+                current_ns: typical_ns(&head),
                 ratio: change.ratio,
                 ratio_low: change.ratio_low,
                 ratio_high: change.ratio_high,
