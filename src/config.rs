@@ -214,17 +214,6 @@ impl LoadedConfig {
     pub fn baselines_dir(&self) -> PathBuf {
         self.root.join(&self.config.gate.baselines)
     }
-
-    /// The threshold that applies to a suite.
-    pub fn threshold_for(&self, suite: &str) -> f64 {
-        self.config
-            .bench
-            .iter()
-            .find(|b| b.name == suite)
-            .and_then(|b| b.threshold)
-            .unwrap_or(self.config.gate.threshold)
-            .0
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

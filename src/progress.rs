@@ -43,15 +43,6 @@ impl Progress {
         }
     }
 
-    /// No output at all (tests, library use).
-    pub fn hidden() -> Progress {
-        Progress {
-            verbosity: Verbosity::Quiet,
-            bar: None,
-            suite: Mutex::new(String::new()),
-        }
-    }
-
     fn line(&self, text: &str) {
         if self.verbosity == Verbosity::Quiet {
             return;

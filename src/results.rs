@@ -132,14 +132,6 @@ impl Results {
             probes: BTreeMap::new(),
         }
     }
-
-    /// Suites present in these results, sorted.
-    pub fn suites(&self) -> Vec<String> {
-        let mut suites: Vec<String> = self.benches.values().map(|b| b.suite.clone()).collect();
-        suites.sort();
-        suites.dedup();
-        suites
-    }
 }
 
 /// Whether a baseline file holds a bench suite or the probes.

@@ -289,13 +289,9 @@ pub fn compare_options(loaded: &LoadedConfig) -> CompareOptions {
 fn report_options(global: &Global) -> ReportOptions {
     ReportOptions {
         color: global.color,
-        github_step_summary: std::env::var_os("GITHUB_STEP_SUMMARY")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from),
-        github_output: std::env::var_os("GITHUB_OUTPUT")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from),
+        ..ReportOptions::default()
     }
+    .with_github_env()
 }
 
 /// Write a report to stdout (a broken pipe is not an error).

@@ -8,7 +8,6 @@ pub mod fingerprint;
 pub mod proxy;
 pub mod runner;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// Everything that stops a probe run from producing counts (exit code 2).
@@ -75,8 +74,8 @@ pub enum ProbeError {
         header: String,
         value: String,
     },
-    #[error("[database] url {url:?} is not a URL like postgres://user@host:5432/db")]
-    BadDatabaseUrl { url: String },
+    #[error("[database] url: {message}")]
+    BadDatabaseUrl { message: String },
     #[error("the counting proxy could not start: {message}")]
     Proxy { message: String },
     #[error("database {url}: {message}")]
@@ -87,6 +86,4 @@ pub enum ProbeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: {message}")]
-    File { path: PathBuf, message: String },
 }

@@ -12,7 +12,9 @@ use super::ProbeError;
 use super::app::RunningApp;
 use super::counting;
 use super::fingerprint::{self, SqlDialect, StatementClass};
-use super::proxy::{ConnectionFault, CountingProxy, DbKind, FaultKind, ProxyConfig};
+use super::proxy::{
+    ConnectionFault, CountingProxy, DatabaseUrl, DbKind, FaultKind, ProxyConfig, redact_password,
+};
 use crate::config::{DatabaseKind, LoadedConfig, Probe};
 use crate::progress::Progress;
 use crate::results::{CountSource, FingerprintCount, ProbeResult};
@@ -59,7 +61,12 @@ fn dialect(kind: DatabaseKind) -> SqlDialect {
 pub fn proxied_url(url: &str, proxy: std::net::SocketAddr) -> Result<String, ProbeError> {
     let (scheme, rest) = url
         .split_once("://")
-        .ok_or_else(|| ProbeError::BadDatabaseUrl { url: redact(url) })?;
+        .ok_or_else(|| ProbeError::BadDatabaseUrl {
+            message: format!(
+                "{:?} is not a URL like postgres://user@host:5432/db",
+                redact_password(url)
+            ),
+        })?;
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
     let credentials = authority
@@ -67,49 +74,6 @@ pub fn proxied_url(url: &str, proxy: std::net::SocketAddr) -> Result<String, Pro
         .map(|(c, _)| format!("{c}@"))
         .unwrap_or_default();
     Ok(format!("{scheme}://{credentials}{proxy}{tail}"))
-}
-
-/// `host:port` of a database URL (default ports 5432 / 3306).
-pub fn upstream_address(url: &str, kind: DatabaseKind) -> Result<String, ProbeError> {
-    let rest = url
-        .split_once("://")
-        .map(|(_, r)| r)
-        .ok_or_else(|| ProbeError::BadDatabaseUrl { url: redact(url) })?;
-    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
-    let host_port = authority
-        .rsplit_once('@')
-        .map(|(_, h)| h)
-        .unwrap_or(authority);
-    if host_port.is_empty() {
-        return Err(ProbeError::BadDatabaseUrl { url: redact(url) });
-    }
-    let has_port = host_port
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
-    let default_port = if kind == DatabaseKind::Mysql {
-        3306
-    } else {
-        5432
-    };
-    Ok(if has_port {
-        host_port.to_string()
-    } else {
-        format!("{host_port}:{default_port}")
-    })
-}
-
-/// A URL with its password hidden, for messages.
-pub fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((credentials, host)) => {
-                let user = credentials.split(':').next().unwrap_or_default();
-                format!("{scheme}://{user}:***@{host}")
-            }
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
 }
 
 /// Run every selected probe against one started application.
@@ -130,12 +94,24 @@ pub fn run_probes(
     let uses_proxy = probes.iter().any(|p| count_source(p) == CountSource::Proxy);
 
     let proxy = if uses_proxy {
-        let upstream = upstream_address(&url, kind)?;
-        let db_kind = if kind == DatabaseKind::Mysql {
-            DbKind::Mysql
-        } else {
-            DbKind::Postgres
+        let parsed = DatabaseUrl::parse(&url).map_err(|e| ProbeError::BadDatabaseUrl {
+            message: e.to_string(),
+        })?;
+        let db_kind = match kind {
+            DatabaseKind::Mysql => DbKind::Mysql,
+            _ => DbKind::Postgres,
         };
+        if parsed.kind != db_kind {
+            return Err(ProbeError::BadDatabaseUrl {
+                message: format!(
+                    "{:?} is a {:?} URL but [database] kind says {:?}; make them agree",
+                    redact_password(&url),
+                    parsed.kind,
+                    db_kind
+                ),
+            });
+        }
+        let upstream = parsed.host_port;
         let proxy =
             CountingProxy::start(ProxyConfig::new(db_kind, upstream.clone())).map_err(|e| {
                 ProbeError::Proxy {
@@ -259,7 +235,7 @@ fn check_faults(faults: &[ConnectionFault], url: &str) -> Result<(), ProbeError>
     // being unreachable, refusing the login or closing mid-query is a fault.
     match faults.iter().find(|f| f.kind != FaultKind::ClientProtocol) {
         Some(fault) => Err(ProbeError::Database {
-            url: redact(url),
+            url: redact_password(url),
             message: fault.message.clone(),
         }),
         None => Ok(()),
@@ -463,23 +439,5 @@ mod tests {
             proxied_url("mysql://root@localhost/app", proxy).unwrap(),
             "mysql://root@127.0.0.1:40000/app"
         );
-    }
-
-    #[test]
-    fn upstream_defaults_the_port() {
-        assert_eq!(
-            upstream_address("postgres://u@db/x", DatabaseKind::Postgres).unwrap(),
-            "db:5432"
-        );
-        assert_eq!(
-            upstream_address("mysql://u:p@127.0.0.1:3307/x", DatabaseKind::Mysql).unwrap(),
-            "127.0.0.1:3307"
-        );
-        assert!(upstream_address("nonsense", DatabaseKind::Postgres).is_err());
-    }
-
-    #[test]
-    fn redaction_hides_the_password() {
-        assert_eq!(redact("postgres://u:secret@h/x"), "postgres://u:***@h/x");
     }
 }

@@ -46,7 +46,7 @@ fn recorded() -> Project {
 #[test]
 fn missing_config_names_the_file_and_suggests_init() {
     let project = Project::empty();
-    let output = project.perfguard().arg("check").output().unwrap();
+    let output = project.run(&["check"]);
     assert_exit_2(&output, &["perfguard.toml", "perfguard init"]);
 }
 
@@ -54,7 +54,7 @@ fn missing_config_names_the_file_and_suggests_init() {
 fn unknown_config_key_names_line_column_and_key() {
     let project = Project::empty();
     project.write("perfguard.toml", "[gate]\ntreshold = \"5%\"\n");
-    let output = project.perfguard().arg("check").output().unwrap();
+    let output = project.run(&["check"]);
     assert_exit_2(
         &output,
         &[
@@ -69,7 +69,7 @@ fn unknown_config_key_names_line_column_and_key() {
 fn bad_percentage_in_config_is_rejected() {
     let project = Project::empty();
     project.write("perfguard.toml", "[gate]\nthreshold = 5\n");
-    let output = project.perfguard().arg("check").output().unwrap();
+    let output = project.run(&["check"]);
     assert_exit_2(&output, &["perfguard.toml:2:13"]);
 }
 
@@ -80,11 +80,7 @@ fn bench_command_not_found_names_the_program() {
         "perfguard.toml",
         "[[bench]]\nname = \"work\"\ncommand = \"no-such-bench-program --x\"\n",
     );
-    let output = project
-        .perfguard()
-        .args(["run", "--out", "r.json"])
-        .output()
-        .unwrap();
+    let output = project.run(&["run", "--out", "r.json"]);
     assert_exit_2(&output, &["\"work\"", "no-such-bench-program", "PATH"]);
     assert!(!project.path().join("r.json").exists());
 }
@@ -100,11 +96,7 @@ fn failing_bench_command_shows_the_tail_of_its_output() {
         "perfguard.toml",
         "[[bench]]\nname = \"work\"\ncommand = \"sh fail.sh\"\n",
     );
-    let output = project
-        .perfguard()
-        .args(["run", "--out", "r.json"])
-        .output()
-        .unwrap();
+    let output = project.run(&["run", "--out", "r.json"]);
     assert_exit_2(
         &output,
         &[
@@ -122,11 +114,7 @@ fn bench_without_criterion_output_is_an_error() {
         "perfguard.toml",
         "[[bench]]\nname = \"work\"\ncommand = \"echo running\"\n",
     );
-    let output = project
-        .perfguard()
-        .args(["baseline", "record"])
-        .output()
-        .unwrap();
+    let output = project.run(&["baseline", "record"]);
     assert_exit_2(
         &output,
         &["\"work\"", "wrote no criterion results", "harness = false"],
@@ -141,11 +129,7 @@ fn bench_without_criterion_output_is_an_error() {
 fn failed_record_keeps_the_good_baseline() {
     let project = recorded();
     let good = project.read("baselines/work.json");
-    let output = project
-        .perfguard()
-        .args(["baseline", "record"])
-        .output()
-        .unwrap();
+    let output = project.run(&["baseline", "record"]);
     assert_exit_2(&output, &["\"work\""]);
     assert_eq!(project.read("baselines/work.json"), good);
 }
@@ -157,11 +141,7 @@ fn newer_schema_baseline_is_a_clear_error() {
         .read("baselines/work.json")
         .replace("perfguard.baseline.v1", "perfguard.baseline.v9");
     project.write("baselines/work.json", &newer);
-    let output = project
-        .perfguard()
-        .args(["compare", "baselines", "results.json"])
-        .output()
-        .unwrap();
+    let output = project.run(&["compare", "baselines", "results.json"]);
     assert_exit_2(
         &output,
         &["work.json", "perfguard.baseline.v9", "upgrade perfguard"],
@@ -173,11 +153,7 @@ fn truncated_results_file_names_line_and_column() {
     let project = recorded();
     let results = project.read("results.json");
     project.write("results.json", &results[..results.len() / 3]);
-    let output = project
-        .perfguard()
-        .args(["compare", "baselines", "results.json"])
-        .output()
-        .unwrap();
+    let output = project.run(&["compare", "baselines", "results.json"]);
     assert_exit_2(&output, &["results.json:", "re-record"]);
 }
 
@@ -198,11 +174,7 @@ fn edit_first_run(project: &Project, edit: impl Fn(&mut Vec<serde_json::Value>))
 fn baseline_with_one_sample_is_rejected() {
     let project = recorded();
     edit_first_run(&project, |samples| samples.truncate(1));
-    let output = project
-        .perfguard()
-        .args(["compare", "baselines", "results.json"])
-        .output()
-        .unwrap();
+    let output = project.run(&["compare", "baselines", "results.json"]);
     assert_exit_2(&output, &["work.json", "checksum/large", "1 sample(s)"]);
 }
 
@@ -210,11 +182,7 @@ fn baseline_with_one_sample_is_rejected() {
 fn baseline_with_zero_samples_is_rejected() {
     let project = recorded();
     edit_first_run(&project, |samples| samples.clear());
-    let output = project
-        .perfguard()
-        .args(["compare", "baselines", "results.json"])
-        .output()
-        .unwrap();
+    let output = project.run(&["compare", "baselines", "results.json"]);
     assert_exit_2(&output, &["checksum/large", "0 sample(s)"]);
 }
 
@@ -222,11 +190,7 @@ fn baseline_with_zero_samples_is_rejected() {
 fn negative_time_is_rejected() {
     let project = recorded();
     edit_first_run(&project, |samples| samples[3] = serde_json::json!(-5.0));
-    let output = project
-        .perfguard()
-        .args(["compare", "baselines", "results.json"])
-        .output()
-        .unwrap();
+    let output = project.run(&["compare", "baselines", "results.json"]);
     assert_exit_2(&output, &["checksum/large", "invalid time -5"]);
 }
 
@@ -237,11 +201,7 @@ fn renamed_benchmark_is_missing_and_new_but_not_a_regression() {
         .read("results.json")
         .replace("checksum/large", "checksum/huge");
     project.write("results.json", &renamed);
-    let output = project
-        .perfguard()
-        .args(["compare", "baselines", "results.json", "--format", "json"])
-        .output()
-        .unwrap();
+    let output = project.run(&["compare", "baselines", "results.json", "--format", "json"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let comparison: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let verdict = |id: &str| {

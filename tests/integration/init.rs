@@ -30,7 +30,7 @@ fn init_detects_bench_targets_and_refuses_to_overwrite() {
             .contains("workflow_run")
     );
 
-    let again = project.perfguard().arg("init").output().unwrap();
+    let again = project.run(&["init"]);
     assert_eq!(again.status.code(), Some(2));
     assert!(
         text(&again.stderr).contains("--force"),

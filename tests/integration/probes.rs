@@ -53,11 +53,7 @@ fn server_timing_counting_reads_db_entries() {
         .assert()
         .code(0);
     // The budget of 2 is exceeded by the 3 statements: a regression naming the budget.
-    let output = project
-        .perfguard()
-        .args(["check", "--format", "json"])
-        .output()
-        .unwrap();
+    let output = project.run(&["check", "--format", "json"]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
     assert!(text(&output.stdout).contains("max_queries = 2"));
 }
@@ -69,11 +65,7 @@ fn app_command_not_found_names_the_program() {
         "perfguard.toml",
         &format!("[app]\ncommand = \"no-such-app-binary {{port}}\"\nready = \"http://127.0.0.1:{{port}}/\"\n\n{HEADER_PROBE}"),
     );
-    let output = project
-        .perfguard()
-        .args(["run", "--out", "r.json"])
-        .output()
-        .unwrap();
+    let output = project.run(&["run", "--out", "r.json"]);
     assert_exit_2(&output, &["no-such-app-binary", "[app].command"]);
 }
 
@@ -81,11 +73,7 @@ fn app_command_not_found_names_the_program() {
 fn app_exiting_during_start_shows_its_log() {
     let project = Project::empty();
     project.write("perfguard.toml", &tiny_app_config("exit", "", HEADER_PROBE));
-    let output = project
-        .perfguard()
-        .args(["run", "--out", "r.json"])
-        .output()
-        .unwrap();
+    let output = project.run(&["run", "--out", "r.json"]);
     assert_exit_2(&output, &["exited while starting", "configuration missing"]);
 }
 
@@ -98,11 +86,7 @@ fn app_never_ready_times_out_with_the_url() {
             "[app]\ncommand = \"sleep 30\"\nready = \"http://127.0.0.1:{{port}}/health\"\nstartup_timeout = \"1s\"\n\n{HEADER_PROBE}"
         ),
     );
-    let output = project
-        .perfguard()
-        .args(["run", "--out", "r.json"])
-        .output()
-        .unwrap();
+    let output = project.run(&["run", "--out", "r.json"]);
     assert_exit_2(
         &output,
         &["never became ready", "/health", "startup_timeout"],
@@ -116,11 +100,7 @@ fn app_crashing_mid_probe_is_exit_2_with_its_log() {
         "perfguard.toml",
         &tiny_app_config("crash", "", HEADER_PROBE),
     );
-    let output = project
-        .perfguard()
-        .args(["run", "--out", "r.json"])
-        .output()
-        .unwrap();
+    let output = project.run(&["run", "--out", "r.json"]);
     assert_exit_2(&output, &["GET /items", "panicked while handling"]);
 }
 
@@ -131,11 +111,7 @@ fn error_status_is_exit_2_with_the_body_never_a_pass() {
         "perfguard.toml",
         &tiny_app_config("error", "", HEADER_PROBE),
     );
-    let output = project
-        .perfguard()
-        .args(["run", "--out", "r.json"])
-        .output()
-        .unwrap();
+    let output = project.run(&["run", "--out", "r.json"]);
     assert_exit_2(&output, &["HTTP 500", "expected 2xx", "kaboom"]);
 }
 
@@ -217,11 +193,7 @@ fn unreachable_database_is_exit_2_saying_so() {
         "perfguard.toml",
         &nplus1_config("postgres://postgres@127.0.0.1:1/nothing"),
     );
-    let output = project
-        .perfguard()
-        .args(["run", "--out", "r.json"])
-        .output()
-        .unwrap();
+    let output = project.run(&["run", "--out", "r.json"]);
     assert_exit_2(&output, &["127.0.0.1:1", "unreachable"]);
 }
 
@@ -236,10 +208,16 @@ fn refused_login_is_exit_2_saying_so() {
     );
     let project = Project::empty();
     project.write("perfguard.toml", &nplus1_config(&url));
-    let output = project
-        .perfguard()
-        .args(["run", "--out", "r.json"])
-        .output()
-        .unwrap();
+    let output = project.run(&["run", "--out", "r.json"]);
     assert_exit_2(&output, &["refused the login"]);
+}
+
+#[test]
+fn database_url_of_another_kind_is_exit_2_before_starting_anything() {
+    let project = Project::empty();
+    let config = nplus1_config("postgres://postgres@127.0.0.1:5432/x")
+        .replace("kind = \"postgres\"", "kind = \"mysql\"");
+    project.write("perfguard.toml", &config);
+    let output = project.run(&["run", "--out", "r.json"]);
+    assert_exit_2(&output, &["[database] url", "kind", "make them agree"]);
 }

@@ -83,6 +83,14 @@ impl Project {
         std::fs::read_to_string(self.path().join(relative)).unwrap()
     }
 
+    /// Run perfguard here with `args` and collect its output.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        self.perfguard()
+            .args(args)
+            .output()
+            .expect("perfguard runs")
+    }
+
     /// perfguard running in this project, with fixture builds sharing one target dir.
     pub fn perfguard(&self) -> assert_cmd::Command {
         let mut command = perfguard();

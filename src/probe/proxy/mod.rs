@@ -46,7 +46,7 @@ use tokio::sync::watch;
 use crate::probe::fingerprint::SqlDialect;
 
 pub use recorder::{Activity, ConnectionFault, ConnectionTotals, FaultKind, StatementEvent};
-pub use standalone::{DatabaseUrl, run_standalone, run_standalone_until};
+pub use standalone::{DatabaseUrl, redact_password, run_standalone, run_standalone_until};
 
 /// Default cap on one protocol message: larger lengths are treated as garbage.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1 << 30;
@@ -196,11 +196,6 @@ impl CountingProxy {
     /// Takes everything recorded since the previous drain.
     pub fn drain(&self) -> Activity {
         self.recorder.drain()
-    }
-
-    /// Takes the statements recorded since the previous drain (faults and totals stay).
-    pub fn drain_events(&self) -> Vec<StatementEvent> {
-        self.recorder.drain_statements()
     }
 
     /// Takes the connection faults recorded since the previous drain (statements and totals stay).

@@ -218,10 +218,6 @@ impl Recorder {
         std::mem::take(&mut *self.lock())
     }
 
-    pub(crate) fn drain_statements(&self) -> Vec<StatementEvent> {
-        std::mem::take(&mut self.lock().statements)
-    }
-
     pub(crate) fn drain_faults(&self) -> Vec<ConnectionFault> {
         std::mem::take(&mut self.lock().faults)
     }

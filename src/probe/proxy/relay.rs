@@ -4,9 +4,11 @@
 //! One read and one write per chunk, no per-message allocation.
 
 use std::future::Future;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::recorder::{FaultKind, Recorder};
@@ -46,7 +48,7 @@ pub(super) enum PumpEnd {
 ///
 /// The halves are borrowed so that the caller closes the sockets only after it
 /// recorded why the relay ended (a test or probe that sees the close finds the fault).
-pub(super) async fn pump(
+async fn pump(
     from: &mut OwnedReadHalf,
     to: &mut OwnedWriteHalf,
     framer: &mut impl Framer,
@@ -116,7 +118,7 @@ pub(super) struct RelayEnds {
 
 /// Runs both directions until both end; a client protocol violation ends the
 /// connection at once, otherwise the other direction gets a grace period.
-pub(super) async fn relay_both(
+async fn relay_both(
     to_server: impl Future<Output = PumpEnd>,
     to_client: impl Future<Output = PumpEnd>,
 ) -> RelayEnds {
@@ -134,6 +136,39 @@ pub(super) async fn relay_both(
             RelayEnds { to_server, to_client: Some(end) }
         }
     }
+}
+
+/// The four halves of a relayed connection: the sockets close when it is dropped.
+pub(super) struct OpenSockets {
+    _halves: (OwnedReadHalf, OwnedWriteHalf, OwnedReadHalf, OwnedWriteHalf),
+}
+
+/// Relays client and upstream through their framers until both directions
+/// end. The sockets stay open (in [`OpenSockets`]) until the caller has
+/// recorded why the relay ended and drops them.
+pub(super) async fn relay_connection(
+    client: TcpStream,
+    upstream: TcpStream,
+    client_framer: &mut impl Framer,
+    server_framer: &mut impl Framer,
+    recorder: &Recorder,
+) -> (RelayEnds, OpenSockets) {
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = upstream.into_split();
+    let to_server = pump(&mut client_read, &mut server_write, client_framer, recorder);
+    let to_client = pump(&mut server_read, &mut client_write, server_framer, recorder);
+    let ends = relay_both(to_server, to_client).await;
+    let sockets = OpenSockets {
+        _halves: (client_read, client_write, server_read, server_write),
+    };
+    (ends, sockets)
+}
+
+/// Locks a connection's session, recovering it from a poisoned lock.
+pub(super) fn lock<T>(session: &Mutex<T>) -> MutexGuard<'_, T> {
+    session
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The fault a finished relay shows, if any. `expected_close` is true when the

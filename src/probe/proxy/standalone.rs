@@ -66,7 +66,7 @@ impl DatabaseUrl {
 }
 
 /// The URL with any password replaced by `***`, for error messages.
-fn redact_password(url: &str) -> String {
+pub fn redact_password(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];

@@ -19,13 +19,13 @@
 mod response;
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::net::TcpStream;
 
 use super::recorder::{ConnectionTotals, FaultKind, Recorder, StatementEvent};
-use super::relay::{Framer, Side, pump, relay_both, relay_fault};
+use super::relay::{Framer, Side, lock, relay_connection, relay_fault};
 use super::split::split_statements;
 use super::{ConnectionContext, DbKind, connect_upstream};
 use response::{Expect, lenenc, ok_status};
@@ -82,21 +82,14 @@ pub(super) async fn serve(client: TcpStream, connection_id: u64, context: &Conne
         skip: 0,
         continuation: false,
     };
-    let (mut client_read, mut client_write) = client.into_split();
-    let (mut server_read, mut server_write) = upstream.into_split();
-    let to_server = pump(
-        &mut client_read,
-        &mut server_write,
+    let (ends, _sockets) = relay_connection(
+        client,
+        upstream,
         &mut client_framer,
-        recorder,
-    );
-    let to_client = pump(
-        &mut server_read,
-        &mut client_write,
         &mut server_framer,
         recorder,
-    );
-    let ends = relay_both(to_server, to_client).await;
+    )
+    .await;
     let mut session = lock(&session);
     let expected_close = session.client_terminated || session.login_refused;
     if let Some((kind, message)) =
@@ -107,12 +100,6 @@ pub(super) async fn serve(client: TcpStream, connection_id: u64, context: &Conne
         fault(kind, message);
     }
     session.finish();
-}
-
-fn lock(session: &Mutex<Session>) -> MutexGuard<'_, Session> {
-    session
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Walks MySQL packets in one direction.

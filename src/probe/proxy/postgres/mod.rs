@@ -20,14 +20,14 @@
 
 mod session;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::recorder::FaultKind;
-use super::relay::{Framer, Side, pump, relay_both, relay_fault};
+use super::relay::{Framer, Side, lock, relay_connection, relay_fault};
 use super::{ConnectionContext, connect_upstream};
 use session::Session;
 
@@ -95,21 +95,14 @@ pub(super) async fn serve(mut client: TcpStream, connection_id: u64, context: &C
         database,
         upstream: context.upstream.clone(),
     };
-    let (mut client_read, mut client_write) = client.into_split();
-    let (mut server_read, mut server_write) = upstream.into_split();
-    let to_server = pump(
-        &mut client_read,
-        &mut server_write,
+    let (ends, _sockets) = relay_connection(
+        client,
+        upstream,
         &mut client_framer,
-        recorder,
-    );
-    let to_client = pump(
-        &mut server_read,
-        &mut client_write,
         &mut server_framer,
         recorder,
-    );
-    let ends = relay_both(to_server, to_client).await;
+    )
+    .await;
     let mut session = lock(&session);
     // A client saying goodbye after the server threw it out does not make the close expected.
     let expected_close =
@@ -124,12 +117,6 @@ pub(super) async fn serve(mut client: TcpStream, connection_id: u64, context: &C
         fault(kind, message);
     }
     session.finish();
-}
-
-fn lock(session: &Mutex<Session>) -> MutexGuard<'_, Session> {
-    session
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 enum Startup {
