@@ -216,6 +216,11 @@ pub struct GateArgs {
     #[arg(long, value_name = "N", default_value_t = crate::commands::DEFAULT_ROUNDS,
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub rounds: u32,
+    /// Rounds at most for the benchmarks the first --rounds leave unsettled
+    /// (slower, not significantly, possibly by the threshold); only those are
+    /// re-run. Default: twice --rounds. Equal to --rounds: no extra rounds.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=200))]
+    pub max_rounds: Option<u32>,
     /// Fail on regressions against the stored baselines without re-running
     /// them paired first.
     #[arg(long)]
@@ -239,6 +244,7 @@ impl From<GateArgs> for GateOptions {
             }),
             paired: args.paired,
             rounds: args.rounds,
+            max_rounds: args.max_rounds,
             confirm: !args.no_confirm,
             results: args.results,
             rev: args.rev,

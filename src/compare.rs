@@ -212,13 +212,13 @@ pub fn timing_verdict(
         TimingVerdict::Regressed => (
             Verdict::Regressed,
             format!(
-                "slower by {interval}: above the {limit} threshold and significant (Holm-adjusted p = {p_adjusted:.2e} < {alpha})"
+                "slower by {interval}: significant (Holm-adjusted p = {p_adjusted:.2e} < {alpha}) and the interval reaches the {limit} threshold"
             ),
         ),
         TimingVerdict::Improved => (
             Verdict::Improved,
             format!(
-                "faster by {interval}: beyond the {limit} threshold and significant (Holm-adjusted p = {p_adjusted:.2e})"
+                "faster by {interval}: significant (Holm-adjusted p = {p_adjusted:.2e}) and the interval reaches the {limit} threshold"
             ),
         ),
         TimingVerdict::Inconclusive => (
@@ -229,7 +229,13 @@ pub fn timing_verdict(
         ),
         TimingVerdict::Unchanged => (
             Verdict::Unchanged,
-            format!("{interval}: no change beyond the {limit} threshold"),
+            if p_adjusted < alpha {
+                format!(
+                    "{interval}: a real but small change; the interval stays within the {limit} threshold"
+                )
+            } else {
+                format!("{interval}: no change beyond the {limit} threshold")
+            },
         ),
     }
 }

@@ -83,7 +83,7 @@ pub struct Gate {
     pub baselines: PathBuf,
     /// The ref baselines and paired runs come from.
     pub base_ref: String,
-    /// Smallest timing change that can fail the gate.
+    /// Smallest slowdown the gate must catch (see `stats::classify`).
     pub threshold: Percent,
     /// Family-wise false-alarm rate across the compared benchmarks.
     pub alpha: f64,

@@ -307,6 +307,9 @@ def trial_record(trials: Trials, trial: int, effect: int, affected: list[int], m
             "ratio_high": bench.get("ratio_high"),
             "p_adjusted": bench.get("p_adjusted"),
             "confirmed": bench.get("confirmed"),
+            # Paired rounds behind the verdict (the first pass, or more for an
+            # unsettled benchmark); stored: the baseline's runs.
+            "rounds": bench.get("baseline_runs"),
             "criterion": criterion.get(entry["id"]),
         })
     return record

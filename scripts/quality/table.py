@@ -42,6 +42,24 @@ def effect_label(percent: int) -> str:
     return "A/A" if percent == 0 else f"+{percent}%"
 
 
+def extra_rounds(records: list[dict], effect: int) -> tuple[int, int] | None:
+    """(comparisons measured beyond the first pass, comparisons) of paired
+    checks: a benchmark's rounds above the fewest of its check are the extra
+    rounds perfguard gave an unsettled benchmark. None for records of a
+    perfguard that did not report its rounds."""
+    extra = total = 0
+    for record in records:
+        rounds = [e.get("rounds") for e in record["entries"]]
+        if not rounds or any(r is None for r in rounds):
+            return None
+        first = min(rounds)
+        for entry in record["entries"]:
+            if entry["true_effect_percent"] == effect:
+                total += 1
+                extra += entry["rounds"] > first
+    return extra, total
+
+
 def cells(records: list[dict]) -> list[dict]:
     """One row per mode and true effect size, in a fixed order."""
     effects = sorted({e["true_effect_percent"] for r in records for e in r["entries"]})
@@ -57,6 +75,7 @@ def cells(records: list[dict]) -> list[dict]:
             judged = [e for e in comparisons if e["criterion"] is not None]
             suites = [r for r in mode_records if r["trial_effect_percent"] == effect]
             row = {
+                "extra_rounds": extra_rounds(mode_records, effect) if mode == "paired" else None,
                 "mode": mode,
                 "effect": effect,
                 "comparisons": len(comparisons),
@@ -102,18 +121,20 @@ def render(records: list[dict], meta: dict) -> str:
         "mean change's 95% interval entirely above its 1% noise threshold). Intervals are 95% "
         "Wilson score intervals. *Suite* counts A/A trials in which any benchmark was flagged.",
         "",
-        "| mode | effect | comparisons | perfguard flagged | criterion flagged | A/A suites flagged (perfguard) | A/A suites flagged (criterion) | median check time | confirmation re-runs |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| mode | effect | comparisons | perfguard flagged | criterion flagged | A/A suites flagged (perfguard) | A/A suites flagged (criterion) | median check time | confirmation re-runs | extra rounds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in cells(records):
         suite_pg = rate(row["suite_perfguard"], row["trials"]) if row["effect"] == 0 else ""
         suite_cr = rate(row["suite_criterion"], row["trials"]) if row["effect"] == 0 else ""
         median = f"{row['median_check_s']:.0f} s" if row["median_check_s"] is not None else "-"
+        extra = f"{row['extra_rounds'][0]} of {row['extra_rounds'][1]}" if row["extra_rounds"] else "-"
         lines.append(
             f"| {row['mode']} | {effect_label(row['effect'])} | {row['comparisons']} "
             f"| {rate(row['perfguard_flagged'], row['comparisons'])} "
             f"| {rate(row['criterion_flagged'], row['criterion_judged'])} "
-            f"| {suite_pg} | {suite_cr} | {median} | {row['confirmation_reruns']} of {row['trials']} |"
+            f"| {suite_pg} | {suite_cr} | {median} | {row['confirmation_reruns']} of {row['trials']} "
+            f"| {extra} |"
         )
     lines += [
         "",
@@ -121,7 +142,9 @@ def render(records: list[dict], meta: dict) -> str:
         "`src/scale.rs`; the short benchmarks round to whole units, so their +2% is +2.5%). "
         "*median check time*: wall time of one `perfguard check` over the trials whose slowed "
         "benchmarks had this effect, builds included. *confirmation re-runs*: checks in which "
-        "a stored-mode regression was re-measured paired before the verdict.",
+        "a stored-mode regression was re-measured paired before the verdict. *extra rounds*: "
+        "paired comparisons of a benchmark the first rounds left unsettled, so perfguard "
+        "measured it for more rounds (up to `--max-rounds`) before deciding.",
     ]
     if errors:
         lines += ["", "Failed checks:", ""]

@@ -38,6 +38,9 @@ pub struct GateOptions {
     pub paired: bool,
     /// Rounds of a paired run or a confirmation.
     pub rounds: u32,
+    /// Rounds at most for benchmarks the first `rounds` leave unsettled
+    /// (`None`: twice `rounds`).
+    pub max_rounds: Option<u32>,
     /// Re-run apparent regressions paired before failing.
     pub confirm: bool,
     /// Gate on this results file instead of measuring.
@@ -53,6 +56,7 @@ impl Default for GateOptions {
             baselines_from: None,
             paired: false,
             rounds: paired::DEFAULT_ROUNDS,
+            max_rounds: None,
             confirm: true,
             results: None,
             rev: None,
@@ -62,8 +66,16 @@ impl Default for GateOptions {
 
 /// The gate: measure (or read `--results`), compare, report, exit 0/1/2.
 pub fn check(global: &Global, options: CheckOptions) -> Result<i32, Error> {
-    let loaded = load(global)?;
     let gate = &options.gate;
+    if let Some(max) = gate.max_rounds
+        && max < gate.rounds
+    {
+        return Err(Error::Usage(format!(
+            "--max-rounds {max} is fewer than --rounds {}; give --max-rounds at least {}, or equal to --rounds for no extra rounds",
+            gate.rounds, gate.rounds
+        )));
+    }
+    let loaded = load(global)?;
     let progress = Progress::new(global.verbosity);
     let repo = match Repository::discover(&loaded.root) {
         Ok(repo) => repo,
@@ -258,6 +270,7 @@ pub fn check(global: &Global, options: CheckOptions) -> Result<i32, Error> {
     }
 
     let compare_options = compare_options(&loaded);
+    let rounds = paired::Rounds::new(gate.rounds, gate.max_rounds);
     let mut stored = baseline_results.clone();
     if paired_mode {
         stored.benches.clear();
@@ -282,25 +295,33 @@ pub fn check(global: &Global, options: CheckOptions) -> Result<i32, Error> {
             env: &head_env,
         };
         if paired_mode {
-            let runs = paired::measure(&suites, &base, &head, gate.rounds, &progress)?;
+            let runs = paired::measure(
+                &suites,
+                None,
+                &base,
+                &head,
+                rounds,
+                &compare_options,
+                &progress,
+            )?;
             comparison
                 .entries
                 .extend(paired::entries(&runs, &compare_options, label));
             comparison.finish();
         } else {
-            let rerun_suites: Vec<_> = suites
-                .iter()
-                .filter_map(|s| {
-                    suspected
-                        .get(&s.name)
-                        .map(|ids| paired::filtered_suite(s, ids))
-                })
-                .collect();
             progress.status(&format!(
                 "{} benchmark(s) look regressed; re-running them paired against the {label} to confirm",
                 suspected.values().map(Vec::len).sum::<usize>()
             ));
-            let runs = paired::measure(&rerun_suites, &base, &head, gate.rounds, &progress)?;
+            let runs = paired::measure(
+                &suites,
+                Some(&suspected),
+                &base,
+                &head,
+                rounds,
+                &compare_options,
+                &progress,
+            )?;
             let rerun = paired::entries(&runs, &compare_options, label);
             paired::apply_confirmation(&mut comparison, &rerun);
         }
@@ -474,6 +495,9 @@ fn reproduce(global: &Global, options: &CheckOptions, merge_base: Option<Oid>) -
     }
     if gate.rounds != paired::DEFAULT_ROUNDS {
         flag("--rounds", Some(gate.rounds.to_string()));
+    }
+    if let Some(max) = gate.max_rounds {
+        flag("--max-rounds", Some(max.to_string()));
     }
     if !gate.confirm {
         flag("--no-confirm", None);

@@ -57,7 +57,7 @@ pub fn render_config(targets: &[String]) -> String {
          baselines = \"baselines\"\n\
          # Baselines and paired runs come from this ref.\n\
          base_ref = \"origin/main\"\n\
-         # Smallest timing change that can fail the gate.\n\
+         # Smallest slowdown the gate must catch.\n\
          threshold = \"5%\"\n\n",
     );
     if targets.is_empty() {

@@ -31,6 +31,36 @@ use crate::stats;
 /// ten runs of each suite.
 pub const DEFAULT_ROUNDS: u32 = 5;
 
+/// How many rounds a paired run makes: `first` for every benchmark, then up to
+/// `max` for the benchmarks the first rounds leave unsettled
+/// ([`stats::needs_more_rounds`]): slower, not significantly, with an interval
+/// that still reaches the threshold. Only those are re-run (through criterion's
+/// filter), so a clear suite costs `first` rounds and a noisy benchmark gets
+/// the evidence it needs. The verdict is decided at two looks only (after
+/// `first` and after `max` rounds), which keeps the extra false alarms of
+/// looking twice small.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rounds {
+    pub first: u32,
+    pub max: u32,
+}
+
+impl Rounds {
+    /// `--rounds N` alone: up to twice as many for unsettled benchmarks.
+    pub fn new(first: u32, max: Option<u32>) -> Rounds {
+        Rounds {
+            first,
+            max: max.unwrap_or(first.saturating_mul(2)),
+        }
+    }
+}
+
+impl Default for Rounds {
+    fn default() -> Self {
+        Rounds::new(DEFAULT_ROUNDS, None)
+    }
+}
+
 /// Lines of a failed build shown in the error.
 const BUILD_TAIL_LINES: usize = 30;
 
@@ -205,20 +235,103 @@ fn build_error_tail(output: &str) -> String {
     shown.join("\n")
 }
 
-/// Build both sides, then run every suite alternately for `rounds` rounds.
+/// Build both sides, run every suite alternately for `rounds.first` rounds,
+/// then the unsettled benchmarks (see [`Rounds`]) up to `rounds.max`. With
+/// `only`, just those benchmarks of each suite (by suite name) are measured,
+/// as when confirming stored-mode regressions.
 pub fn measure(
     suites: &[BenchSuite],
+    only: Option<&BTreeMap<String, Vec<String>>>,
     base: &Side,
     head: &Side,
-    rounds: u32,
+    rounds: Rounds,
+    options: &CompareOptions,
     progress: &Progress,
 ) -> Result<PairedRuns, Box<PairedError>> {
-    for suite in suites {
+    let first: Vec<BenchSuite> = match only {
+        None => suites.to_vec(),
+        Some(only) => suites
+            .iter()
+            .filter_map(|s| only.get(&s.name).map(|ids| filtered_suite(s, ids)))
+            .collect(),
+    };
+    for suite in &first {
         build(suite, base, progress)?;
         build(suite, head, progress)?;
     }
     let mut paired = PairedRuns::default();
-    for round in 0..rounds {
+    run_rounds(
+        &first,
+        base,
+        head,
+        0..rounds.first,
+        rounds.max,
+        &mut paired,
+        progress,
+    )?;
+    if rounds.max <= rounds.first {
+        return Ok(paired);
+    }
+    let unsettled = unsettled(&paired, options);
+    if unsettled.is_empty() {
+        return Ok(paired);
+    }
+    let ids: Vec<&str> = unsettled.values().flatten().map(String::as_str).collect();
+    progress.status(&format!(
+        "{} benchmark(s) unsettled after {} rounds ({}); measuring them for {} more",
+        ids.len(),
+        rounds.first,
+        ids.join(", "),
+        rounds.max - rounds.first
+    ));
+    let again: Vec<BenchSuite> = suites
+        .iter()
+        .filter_map(|s| unsettled.get(&s.name).map(|ids| filtered_suite(s, ids)))
+        .collect();
+    run_rounds(
+        &again,
+        base,
+        head,
+        rounds.first..rounds.max,
+        rounds.max,
+        &mut paired,
+        progress,
+    )?;
+    Ok(paired)
+}
+
+/// The benchmarks more rounds could still decide, by suite.
+fn unsettled(runs: &PairedRuns, options: &CompareOptions) -> BTreeMap<String, Vec<String>> {
+    let mut by_suite: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for measured in changes(runs, options) {
+        let threshold = options.threshold(&measured.suite);
+        if stats::needs_more_rounds(
+            &measured.change,
+            measured.p_adjusted,
+            threshold,
+            options.alpha,
+        ) {
+            by_suite
+                .entry(measured.suite)
+                .or_default()
+                .push(measured.id);
+        }
+    }
+    by_suite
+}
+
+/// Run `suites` at both sides for the rounds `numbers` of `total`, appending
+/// them to `paired`. The side that goes first alternates with the round number.
+fn run_rounds(
+    suites: &[BenchSuite],
+    base: &Side,
+    head: &Side,
+    numbers: std::ops::Range<u32>,
+    total: u32,
+    paired: &mut PairedRuns,
+    progress: &Progress,
+) -> Result<(), Box<PairedError>> {
+    for round in numbers {
         let mut base_runs = BTreeMap::new();
         let mut head_runs = BTreeMap::new();
         for suite in suites {
@@ -226,7 +339,7 @@ pub fn measure(
             for is_base in [base_first, !base_first] {
                 let side = if is_base { base } else { head };
                 progress.status(&format!(
-                    "paired round {} of {rounds}: [{}] at {}",
+                    "paired round {} of up to {total}: [{}] at {}",
                     round + 1,
                     suite.name,
                     side.label
@@ -251,13 +364,22 @@ pub fn measure(
         }
         paired.rounds.push((base_runs, head_runs));
     }
-    Ok(paired)
+    Ok(())
 }
 
-/// Bench entries (mode `paired`) from paired runs: per benchmark the mean of
-/// its per-round log ratios, Holm-adjusted across the benchmarks measured.
-pub fn entries(runs: &PairedRuns, options: &CompareOptions, base_label: &str) -> Vec<Entry> {
-    let mut entries = Vec::new();
+/// One benchmark measured at both sides, and its change.
+struct Measured {
+    id: String,
+    suite: String,
+    base: BenchResult,
+    head: BenchResult,
+    change: stats::Change,
+    p_adjusted: f64,
+}
+
+/// Per benchmark measured at both sides: the mean of its per-round log
+/// ratios, with p-values Holm-adjusted across those benchmarks.
+fn changes(runs: &PairedRuns, options: &CompareOptions) -> Vec<Measured> {
     let mut measured = Vec::new();
     for (id, suite) in &runs.suites {
         let pairs: Vec<(&BenchRun, &BenchRun)> = runs
@@ -266,30 +388,6 @@ pub fn entries(runs: &PairedRuns, options: &CompareOptions, base_label: &str) ->
             .filter_map(|(base, head)| Some((base.get(id)?, head.get(id)?)))
             .collect();
         if pairs.is_empty() {
-            let at_base = runs.rounds.iter().any(|(base, _)| base.contains_key(id));
-            let (verdict, rule) = if at_base {
-                (
-                    Verdict::Missing,
-                    format!("measured at the {base_label} but not at head (renamed or removed?)"),
-                )
-            } else {
-                (
-                    Verdict::New,
-                    format!(
-                        "measured at head but not at the {base_label}; nothing to pair it with"
-                    ),
-                )
-            };
-            entries.push(Entry {
-                id: id.clone(),
-                kind: EntryKind::Bench,
-                suite: suite.clone(),
-                verdict,
-                rule,
-                bench: None,
-                probe: None,
-                accepted: None,
-            });
             continue;
         }
         let mut within = Vec::new();
@@ -313,19 +411,75 @@ pub fn entries(runs: &PairedRuns, options: &CompareOptions, base_label: &str) ->
             suite: suite.clone(),
             runs: side,
         };
-        let base = as_result(pairs.iter().map(|(b, _)| (*b).clone()).collect());
-        let head = as_result(pairs.iter().map(|(_, h)| (*h).clone()).collect());
-        measured.push((id.clone(), suite.clone(), base, head, change));
+        measured.push(Measured {
+            id: id.clone(),
+            suite: suite.clone(),
+            base: as_result(pairs.iter().map(|(b, _)| (*b).clone()).collect()),
+            head: as_result(pairs.iter().map(|(_, h)| (*h).clone()).collect()),
+            change,
+            p_adjusted: f64::NAN,
+        });
     }
-    let adjusted = stats::holm_adjust(&measured.iter().map(|m| m.4.p_value).collect::<Vec<_>>());
-    for ((id, suite, base, head, change), p_adjusted) in measured.into_iter().zip(adjusted) {
+    let adjusted = stats::holm_adjust(
+        &measured
+            .iter()
+            .map(|m| m.change.p_value)
+            .collect::<Vec<_>>(),
+    );
+    for (m, p) in measured.iter_mut().zip(adjusted) {
+        m.p_adjusted = p;
+    }
+    measured
+}
+
+/// Bench entries (mode `paired`) from paired runs: per benchmark the mean of
+/// its per-round log ratios, Holm-adjusted across the benchmarks measured.
+pub fn entries(runs: &PairedRuns, options: &CompareOptions, base_label: &str) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    for (id, suite) in &runs.suites {
+        let at_base = runs.rounds.iter().any(|(base, _)| base.contains_key(id));
+        let at_head = runs.rounds.iter().any(|(_, head)| head.contains_key(id));
+        if at_base && at_head {
+            continue;
+        }
+        let (verdict, rule) = if at_base {
+            (
+                Verdict::Missing,
+                format!("measured at the {base_label} but not at head (renamed or removed?)"),
+            )
+        } else {
+            (
+                Verdict::New,
+                format!("measured at head but not at the {base_label}; nothing to pair it with"),
+            )
+        };
+        entries.push(Entry {
+            id: id.clone(),
+            kind: EntryKind::Bench,
+            suite: suite.clone(),
+            verdict,
+            rule,
+            bench: None,
+            probe: None,
+            accepted: None,
+        });
+    }
+    for measured in changes(runs, options) {
+        let Measured {
+            id,
+            suite,
+            base,
+            head,
+            change,
+            p_adjusted,
+        } = measured;
         let threshold = options.threshold(&suite);
         let (verdict, rule) = timing_verdict(
             &change,
             p_adjusted,
             threshold,
             options.alpha,
-            "run more --rounds",
+            "raise --max-rounds",
         );
         let rounds = base.runs.len();
         entries.push(Entry {
@@ -489,6 +643,44 @@ mod tests {
             ));
         }
         paired
+    }
+
+    #[test]
+    fn only_an_unconfirmed_slowdown_gets_more_rounds() {
+        let options = CompareOptions::default();
+        let mut paired = PairedRuns::default();
+        // Per round: "clear" is 30% slower, "same" equal, "noisy" +4% on
+        // average but swinging by 10% from round to round.
+        let swings = [1.14, 0.94, 1.12, 0.96, 1.04];
+        for swing in swings {
+            let mut base = BTreeMap::new();
+            let mut head = BTreeMap::new();
+            for (id, factor) in [("clear", 1.3), ("same", 1.0), ("noisy", swing)] {
+                paired.suites.insert(id.into(), "core".into());
+                base.insert(id.to_string(), run(100.0));
+                head.insert(id.to_string(), run(100.0 * factor));
+            }
+            paired.rounds.push((base, head));
+        }
+        let unsettled = unsettled(&paired, &options);
+        assert_eq!(
+            unsettled,
+            BTreeMap::from([("core".to_string(), vec!["noisy".to_string()])])
+        );
+        let verdicts: BTreeMap<String, Verdict> = entries(&paired, &options, "merge-base")
+            .into_iter()
+            .map(|e| (e.id, e.verdict))
+            .collect();
+        assert_eq!(verdicts["clear"], Verdict::Regressed);
+        assert_eq!(verdicts["same"], Verdict::Unchanged);
+        assert_eq!(verdicts["noisy"], Verdict::Unchanged);
+    }
+
+    #[test]
+    fn rounds_default_to_twice_the_first_pass() {
+        assert_eq!(Rounds::new(5, None), Rounds { first: 5, max: 10 });
+        assert_eq!(Rounds::new(3, Some(3)), Rounds { first: 3, max: 3 });
+        assert_eq!(Rounds::default().max, 2 * DEFAULT_ROUNDS);
     }
 
     #[test]

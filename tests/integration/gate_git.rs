@@ -599,3 +599,111 @@ fn baselines_missing_at_the_merge_base_are_exit_2_even_when_the_branch_has_them(
     let local = repo.run(&["check", "--baselines-from", "worktree"]);
     assert_code(&local, 0);
 }
+
+/// A suite of two synthetic benchmarks whose per-iteration times the test
+/// chooses: `clear` and `noisy` take 1,000 ns at the side whose `side.txt`
+/// says `base`; at `head`, `clear` takes 1,300 ns and `noisy` follows
+/// `NOISY_FACTORS`, one factor per run of the head that measures it (the
+/// first is the warm-up run perfguard makes of a non-cargo command). A
+/// criterion filter (`^(?:noisy)$`) restricts the run to the named ones.
+const SYNTHETIC_BENCH: &str = r#"set -eu
+: "${PERFGUARD_TEST_COUNTER:?no counter file}"
+side=$(cat side.txt)
+wanted=""
+for arg in "$@"; do
+  case "$arg" in
+    --*) ;;
+    *) wanted="$arg" ;;
+  esac
+done
+emit() {
+  name=$1; ns=$2
+  case "$wanted" in
+    ""|*"$name"*) ;;
+    *) return 0 ;;
+  esac
+  mkdir -p "$CRITERION_HOME/$name/new"
+  printf '{"group_id":"%s","function_id":null,"value_str":null,"throughput":null,"full_id":"%s","directory_name":"%s","title":"%s"}' \
+    "$name" "$name" "$name" "$name" > "$CRITERION_HOME/$name/new/benchmark.json"
+  awk -v ns="$ns" 'BEGIN {
+    printf "{\"sampling_mode\":\"Linear\",\"iters\":["
+    for (i = 1; i <= 10; i++) printf "%s%d.0", (i > 1 ? "," : ""), i * 100
+    printf "],\"times\":["
+    for (i = 1; i <= 10; i++) printf "%s%.1f", (i > 1 ? "," : ""), i * 100 * ns * (1 + 0.001 * (i % 3))
+    printf "]}"
+  }' > "$CRITERION_HOME/$name/new/sample.json"
+}
+if [ "$side" = base ]; then
+  emit clear 1000
+  emit noisy 1000
+  exit 0
+fi
+emit clear 1300
+case "$wanted" in
+  ""|*noisy*)
+    runs=$(( $(cat "$PERFGUARD_TEST_COUNTER" 2>/dev/null || echo 0) + 1 ))
+    echo "$runs" > "$PERFGUARD_TEST_COUNTER"
+    factor=$(echo "$NOISY_FACTORS" | awk -v n="$runs" '{ print (n <= NF ? $n : 1.05) }')
+    emit noisy "$(awk -v f="$factor" 'BEGIN { print 1000 * f }')"
+    ;;
+esac
+"#;
+
+#[test]
+fn paired_runs_measure_an_unsettled_benchmark_again_and_only_it() {
+    let repo = Repo::replaying_with(
+        "[gate]\nbase_ref = \"main\"\n\n[[bench]]\nname = \"synthetic\"\ncommand = \"sh synthetic-bench.sh\"\n",
+    );
+    repo.project.write("synthetic-bench.sh", SYNTHETIC_BENCH);
+    repo.project.write("side.txt", "base\n");
+    let counter = tempfile::NamedTempFile::new().unwrap();
+    let run = |args: &[&str]| -> Output {
+        repo.perfguard()
+            .env("PERFGUARD_TEST_COUNTER", counter.path())
+            // Warm-up, then five rounds swinging by +-10% around +4%.
+            .env("NOISY_FACTORS", "1.0 1.14 0.94 1.12 0.96 1.04")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert_code(&run(&["baseline", "record", "-q"]), 0);
+    repo.commit("Record the baselines");
+    repo.git(&["checkout", "--quiet", "-b", "head"]);
+    repo.project.write("side.txt", "head\n");
+    repo.commit("Head side");
+
+    let output = run(&["check", "--paired", "--format", "json"]);
+    assert_code(&output, 1);
+    let comparison = json(&output);
+    let clear = entry(&comparison, "clear");
+    assert_eq!(clear["verdict"], "regressed", "{clear:#}");
+    assert_eq!(clear["bench"]["baseline_runs"], 5, "{clear:#}");
+    // After five rounds `noisy` is slower, not significantly, and its
+    // interval still reaches 5%: five more rounds of it alone.
+    let noisy = entry(&comparison, "noisy");
+    assert_eq!(noisy["bench"]["baseline_runs"], 10, "{noisy:#}");
+    assert_eq!(noisy["bench"]["current_runs"], 10, "{noisy:#}");
+    assert!(
+        noisy["rule"].as_str().unwrap().contains("over 10 rounds"),
+        "{noisy:#}"
+    );
+    let head_runs: u32 = std::fs::read_to_string(counter.path())
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(head_runs, 1 + 10, "warm-up plus ten rounds of noisy at head");
+
+    // --max-rounds equal to --rounds: no second look.
+    std::fs::write(counter.path(), "0").unwrap();
+    let output = run(&["check", "--paired", "--max-rounds", "5", "--format", "json"]);
+    assert_code(&output, 1);
+    let noisy = entry(&json(&output), "noisy").clone();
+    assert_eq!(noisy["bench"]["baseline_runs"], 5, "{noisy:#}");
+
+    let output = run(&["check", "--paired", "--rounds", "4", "--max-rounds", "3"]);
+    assert_exit_2(
+        &output,
+        &["--max-rounds 3 is fewer than --rounds 4", "at least 4"],
+    );
+}
