@@ -280,7 +280,7 @@ pub fn check(global: &Global, options: CheckOptions) -> Result<i32, Error> {
         comparison.current.source = path.display().to_string();
     }
 
-    // Paired timing, or paired confirmation of stored-mode regressions.
+    // Paired timing, or a paired re-run of what the stored comparison suspects.
     let suspected = paired::suspected(&comparison);
     let confirm = gate.confirm && gate.results.is_none() && !suspected.is_empty();
     if let (Some(commit), Some(label)) = (merge_base, &base_label)
@@ -310,7 +310,7 @@ pub fn check(global: &Global, options: CheckOptions) -> Result<i32, Error> {
             comparison.finish();
         } else {
             progress.status(&format!(
-                "{} benchmark(s) look regressed; re-running them paired against the {label} to confirm",
+                "{} benchmark(s) look slower than the stored baseline; re-running them paired against the {label} to decide",
                 suspected.values().map(Vec::len).sum::<usize>()
             ));
             let runs = paired::measure(
@@ -323,11 +323,11 @@ pub fn check(global: &Global, options: CheckOptions) -> Result<i32, Error> {
                 &progress,
             )?;
             let rerun = paired::entries(&runs, &compare_options, label);
-            paired::apply_confirmation(&mut comparison, &rerun);
+            paired::apply_confirmation(&mut comparison, &suspected, &rerun);
         }
     } else if !suspected.is_empty() && gate.confirm && gate.results.is_some() {
         progress.status(
-            "note: regressions in a --results file are not re-run paired (it was measured elsewhere)",
+            "note: apparent slowdowns in a --results file are not re-run paired (it was measured elsewhere)",
         );
     }
     if let Some(commit) = merge_base {

@@ -10,9 +10,10 @@
 //! `ln(head location / base location)`, and [`stats::compare_paired`] tests
 //! their mean; Holm's method controls false alarms across benchmarks.
 //!
-//! The same machinery confirms a regression seen against stored baselines:
-//! only the suspected benchmarks are re-run (through a criterion filter), and
-//! only a regression seen in both passes fails the gate.
+//! The same machinery settles what a check against stored baselines suspects
+//! (its regressions, and benchmarks that look slower at the unadjusted level):
+//! only those are re-run (through a criterion filter), and the paired verdict
+//! decides.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -512,15 +513,28 @@ pub fn entries(runs: &PairedRuns, options: &CompareOptions, base_label: &str) ->
     entries
 }
 
-/// The stored-mode timing regressions of a comparison, by suite.
+/// The benchmarks of a stored-mode comparison to re-run paired, by suite: its
+/// regressions, and every benchmark that looks slower with an unadjusted
+/// p-value below the comparison's alpha while its interval reaches the threshold. A single
+/// run against stored runs has a wide interval (the machine's run-to-run noise
+/// is in it twice), so a real +5% or +10% slowdown often misses the
+/// Holm-adjusted bar; screening at the unadjusted level sends it to the paired
+/// re-run, which is fresh data and decides with its own Holm adjustment. An
+/// unchanged suite screens about `alpha` of its benchmarks, so the re-run
+/// stays short.
 pub fn suspected(comparison: &Comparison) -> BTreeMap<String, Vec<String>> {
     let mut by_suite: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for entry in &comparison.entries {
-        let stored = entry
-            .bench
-            .as_ref()
-            .is_some_and(|b| b.mode == TimingMode::Stored);
-        if entry.kind == EntryKind::Bench && entry.verdict == Verdict::Regressed && stored {
+        let Some(bench) = entry.bench.as_ref() else {
+            continue;
+        };
+        if entry.kind != EntryKind::Bench || bench.mode != TimingMode::Stored {
+            continue;
+        }
+        let screened = bench.p_value < comparison.alpha
+            && bench.ratio > 1.0
+            && bench.ratio_high >= 1.0 + bench.threshold;
+        if entry.verdict == Verdict::Regressed || screened {
             by_suite
                 .entry(entry.suite.clone())
                 .or_default()
@@ -530,23 +544,38 @@ pub fn suspected(comparison: &Comparison) -> BTreeMap<String, Vec<String>> {
     by_suite
 }
 
-/// Settle the suspected regressions of `comparison` with a paired re-run:
-/// confirmed ones stay `regressed` (`confirmed: true`); the others become
-/// `unchanged` or `inconclusive` (`confirmed: false`), saying why.
-pub fn apply_confirmation(comparison: &mut Comparison, rerun: &[Entry]) {
-    let suspected: BTreeSet<String> = suspected(comparison).into_values().flatten().collect();
+/// Settle the `suspected` benchmarks of `comparison` with a paired re-run:
+/// the paired verdict decides. A regression in both passes stays `regressed`
+/// (`confirmed: true`), as does a screened benchmark the re-run shows
+/// regressed; the others become `unchanged` or `inconclusive`
+/// (`confirmed: false`), saying why.
+pub fn apply_confirmation(
+    comparison: &mut Comparison,
+    suspected: &BTreeMap<String, Vec<String>>,
+    rerun: &[Entry],
+) {
+    let suspected: BTreeSet<&String> = suspected.values().flatten().collect();
     for entry in &mut comparison.entries {
         if !suspected.contains(&entry.id) {
             continue;
         }
         let paired = rerun.iter().find(|p| p.id == entry.id);
+        let was_regressed = entry.verdict == Verdict::Regressed;
         let Some(bench) = entry.bench.as_mut() else {
             continue;
         };
         match paired.map(|p| (p.verdict, &p.rule)) {
             Some((Verdict::Regressed, rule)) => {
                 bench.confirmed = Some(true);
-                entry.rule = format!("{}; confirmed by a paired re-run: {rule}", entry.rule);
+                entry.rule = if was_regressed {
+                    format!("{}; confirmed by a paired re-run: {rule}", entry.rule)
+                } else {
+                    entry.verdict = Verdict::Regressed;
+                    format!(
+                        "slower than the stored baseline ({}), so re-run paired, which shows the regression: {rule}",
+                        entry.rule
+                    )
+                };
             }
             Some((
                 verdict @ (Verdict::Unchanged | Verdict::Improved | Verdict::Inconclusive),
@@ -563,12 +592,13 @@ pub fn apply_confirmation(comparison: &mut Comparison, rerun: &[Entry]) {
                     entry.rule
                 );
             }
-            _ => {
+            _ if was_regressed => {
                 entry.rule = format!(
                     "{}; a paired re-run could not measure it at both revisions, so this verdict stands",
                     entry.rule
                 );
             }
+            _ => {}
         }
     }
     comparison.finish();
@@ -674,6 +704,60 @@ mod tests {
         assert_eq!(verdicts["clear"], Verdict::Regressed);
         assert_eq!(verdicts["same"], Verdict::Unchanged);
         assert_eq!(verdicts["noisy"], Verdict::Unchanged);
+    }
+
+    #[test]
+    fn stored_suspects_include_screened_slowdowns_and_the_paired_rerun_decides() {
+        let mut comparison: Comparison =
+            serde_json::from_str(include_str!("../../fixtures/comparisons/mixed.json")).unwrap();
+        let suspected = suspected(&comparison);
+        let ids: BTreeSet<&str> = suspected.values().flatten().map(String::as_str).collect();
+        // Regressed; and slower at p < alpha with an interval reaching the
+        // threshold. Not core/steady: +1% [.., +4%] cannot be a 5% slowdown.
+        assert_eq!(
+            ids,
+            BTreeSet::from(["core/parse", "core/serialize", "core/noisy"])
+        );
+        let paired = |id: &str, verdict: Verdict| {
+            let mut entry = comparison
+                .entries
+                .iter()
+                .find(|e| e.id == id)
+                .unwrap()
+                .clone();
+            entry.verdict = verdict;
+            entry.rule = format!("paired: {verdict:?}");
+            entry
+        };
+        let rerun = vec![
+            paired("core/noisy", Verdict::Regressed),
+            paired("core/parse", Verdict::Unchanged),
+        ];
+        apply_confirmation(&mut comparison, &suspected, &rerun);
+        let noisy = comparison
+            .entries
+            .iter()
+            .find(|e| e.id == "core/noisy")
+            .unwrap();
+        assert_eq!(noisy.verdict, Verdict::Regressed);
+        assert_eq!(noisy.bench.as_ref().unwrap().confirmed, Some(true));
+        assert!(
+            noisy.rule.contains("which shows the regression"),
+            "{}",
+            noisy.rule
+        );
+        let parse = comparison
+            .entries
+            .iter()
+            .find(|e| e.id == "core/parse")
+            .unwrap();
+        assert_eq!(parse.verdict, Verdict::Unchanged);
+        assert_eq!(parse.bench.as_ref().unwrap().confirmed, Some(false));
+        assert!(
+            parse.rule.starts_with("dismissed as noise"),
+            "{}",
+            parse.rule
+        );
     }
 
     #[test]

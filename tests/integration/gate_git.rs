@@ -692,7 +692,11 @@ fn paired_runs_measure_an_unsettled_benchmark_again_and_only_it() {
         .trim()
         .parse()
         .unwrap();
-    assert_eq!(head_runs, 1 + 10, "warm-up plus ten rounds of noisy at head");
+    assert_eq!(
+        head_runs,
+        1 + 10,
+        "warm-up plus ten rounds of noisy at head"
+    );
 
     // --max-rounds equal to --rounds: no second look.
     std::fs::write(counter.path(), "0").unwrap();
