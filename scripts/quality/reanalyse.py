@@ -64,6 +64,25 @@ def t_two_sided_p(t: float, df: float) -> float:
     return regularised_beta(df / 2.0, 0.5, df / (df + t * t))
 
 
+def f_cdf(x: float, d1: float, d2: float) -> float:
+    if x <= 0:
+        return 0.0
+    return regularised_beta(d1 / 2.0, d2 / 2.0, d1 * x / (d1 * x + d2))
+
+
+def moderate(prior: float, data_ss: float, data_df: float, s: Settings) -> tuple[float, float]:
+    """Smyth's moderated variance and its degrees of freedom; the data alone
+    when their variance is an outlier against the prior."""
+    if (
+        s.outlier_quantile is not None
+        and data_df >= 2
+        and prior > 0
+        and f_cdf(data_ss / data_df / prior, data_df, s.prior_df) > s.outlier_quantile
+    ):
+        return data_ss / data_df, data_df
+    return (s.prior_df * prior + data_ss) / (s.prior_df + data_df), max(s.prior_df + data_df, 1.0)
+
+
 def t_critical(df: float, confidence: float = 0.95) -> float:
     """The two-sided critical value, by bisection on the p-value."""
     low, high = 0.0, 100.0
@@ -92,6 +111,8 @@ class Settings:
     # were recorded.
     max_rounds: int = 10
     confirm: bool = True
+    # Stored mode also re-runs benchmarks that look slower at the unadjusted level.
+    screen: bool = True
     # Per-round statistic: "mean" (perfguard) or "trimmed" (the mean after
     # dropping the most extreme round).
     location: str = "mean"
@@ -108,6 +129,10 @@ class Settings:
     # A paired comparison's floor: the standard deviation of the offset between
     # two builds of the same code (layout), which more rounds cannot shrink.
     build_sd_log: float = 0.01
+    # A benchmark whose spread is beyond this quantile of the prior's F
+    # distribution is not moderated (the prior evidently does not describe
+    # it); None moderates every benchmark.
+    outlier_quantile: float | None = 0.999
 
 
 def summarize(per_iteration_ns: list[float], quantile: float = 0.5, within: str = "mad") -> tuple[float, float]:
@@ -144,8 +169,7 @@ def compare_runs(base: list[tuple[float, float]], head: list[tuple[float, float]
     prior = s.noise_sd_log**2 + within
     data_df = len(base) - 1 + len(head) - 1
     data_ss = sum_of_squares([b[0] for b in base]) + sum_of_squares([h[0] for h in head])
-    variance = (s.prior_df * prior + data_ss) / (s.prior_df + data_df)
-    df = max(s.prior_df + data_df, 1.0)
+    variance, df = moderate(prior, data_ss, data_df, s)
     se = math.sqrt(variance * (1 / len(base) + 1 / len(head)))
     return math.exp(difference), t_two_sided_p(difference / se, df) if se > 0 else 1.0, math.exp(difference + t_critical(df) * se)
 
@@ -159,8 +183,7 @@ def compare_paired(log_ratios: list[float], within: float, s: Settings):
     difference = statistics.fmean(log_ratios)
     prior = 2 * within + (s.noise_sd_log / 2) ** 2
     data_ss = sum_of_squares(log_ratios) if rounds > 1 else 0.0
-    variance = (s.prior_df * prior + data_ss) / (s.prior_df + rounds - 1)
-    df = max(s.prior_df + rounds - 1, 1.0)
+    variance, df = moderate(prior, data_ss, rounds - 1, s)
     se = math.sqrt(variance / rounds + s.build_sd_log**2)
     return math.exp(difference), t_two_sided_p(difference / se, df) if se > 0 else 1.0, math.exp(difference + t_critical(df) * se)
 
@@ -230,7 +253,10 @@ def stored_verdicts(check_runs: list[dict], baseline: dict, s: Settings) -> dict
     changes = [compare_runs([summarize(r, q, w) for r in baseline[i]], [summarize(head[i], q, w)], s) for i in ids]
     adjusted = holm([c[1] for c in changes])
     verdicts = {i: regressed(r, p, h, s) for i, (r, _, h), p in zip(ids, changes, adjusted)}
-    suspects = [i for i, flagged in verdicts.items() if flagged]
+    # perfguard re-runs its regressions and what looks slower at the
+    # unadjusted level with an interval reaching the threshold.
+    screened = {i for i, (r, p, h) in zip(ids, changes) if p < s.alpha and r > 1.0 and h >= 1.0 + s.threshold}
+    suspects = [i for i, flagged in verdicts.items() if flagged or (s.screen and i in screened)]
     if s.confirm and suspects:
         # Only the suspects perfguard itself re-ran have confirmation rounds; a
         # suspect of other settings that perfguard did not re-run counts as
@@ -304,6 +330,8 @@ def noise_summary(records: list[dict], samples: dict, run_quantile: float = 0.5)
 VARIANTS = [
     Settings("defaults (minimum, interval rule, noise 2%, build floor 1%, prior df 8, 5 rounds up to 10, confirm)"),
     Settings("no extra rounds", max_rounds=5),
+    Settings("no outlier rule", outlier_quantile=None),
+    Settings("outlier rule at 0.99", outlier_quantile=0.99),
     Settings("no build floor", build_sd_log=0.0),
     Settings("build floor 1.5%", build_sd_log=0.015),
     Settings("build floor 2%", build_sd_log=0.02),
@@ -317,7 +345,7 @@ VARIANTS = [
     Settings("paired: drop the most extreme round", location="trimmed"),
     Settings("stored without confirmation", confirm=False),
     Settings("bootstrap variance of the minimum", within="bootstrap"),
-    Settings("before: run median, estimate rule, no build floor, 5 rounds", run_quantile=0.5, within="mad", rule="estimate", build_sd_log=0.0, max_rounds=5),
+    Settings("before: run median, estimate rule, no build floor, 5 rounds", run_quantile=0.5, within="mad", rule="estimate", build_sd_log=0.0, max_rounds=5, screen=False),
     Settings("run location: 10% quantile", run_quantile=0.1),
 ]
 
