@@ -70,6 +70,9 @@ pub fn compare(
             baseline.fingerprint_version, current.fingerprint_version
         ));
     }
+    if let Some(warning) = machine_shift(&entries) {
+        warnings.push(warning);
+    }
     let mut comparison = Comparison {
         schema: COMPARISON_SCHEMA.to_string(),
         baseline: Side {
@@ -92,6 +95,45 @@ pub fn compare(
     };
     comparison.finish();
     comparison
+}
+
+/// Benchmarks a suite-wide shift needs before it is called one.
+const SHIFT_MIN_BENCHMARKS: usize = 5;
+
+/// A warning when the stored-mode benchmarks moved together: most of them in
+/// the same direction, by a median at least the smallest threshold. A machine
+/// in another state than when the baselines were recorded (other load, CPU
+/// frequency, another runner type) moves a whole suite alike, and hides or
+/// fakes changes of that size; so can a change to something every benchmark
+/// uses. Paired runs tell the two apart.
+fn machine_shift(entries: &[Entry]) -> Option<String> {
+    let stored: Vec<&BenchChange> = entries
+        .iter()
+        .filter_map(|e| e.bench.as_ref())
+        .filter(|b| b.mode == TimingMode::Stored)
+        .collect();
+    if stored.len() < SHIFT_MIN_BENCHMARKS {
+        return None;
+    }
+    let mut logs: Vec<f64> = stored.iter().map(|b| b.ratio.ln()).collect();
+    logs.sort_by(f64::total_cmp);
+    let median = logs[logs.len() / 2];
+    let same_direction = logs
+        .iter()
+        .filter(|l| l.signum() == median.signum())
+        .count();
+    let smallest_threshold = stored
+        .iter()
+        .map(|b| b.threshold)
+        .fold(f64::INFINITY, f64::min);
+    if median.abs() < (1.0 + smallest_threshold).ln() || same_direction * 4 < stored.len() * 3 {
+        return None;
+    }
+    Some(format!(
+        "{same_direction} of {} benchmarks moved together against the stored baseline, by a median of {}: either a change that affects every benchmark alike, or a machine in another state than when the baselines were recorded (other load, CPU frequency, another runner), which hides or fakes changes of that size; `check --paired` tells the two apart",
+        stored.len(),
+        percent(median.exp())
+    ))
 }
 
 fn summaries(bench: &BenchResult) -> Vec<RunSummary> {
@@ -424,5 +466,66 @@ fn probe_verdict(
             Verdict::Unchanged,
             format!("statements {before} -> {total} within allow = {allow}"),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(id: &str, ratio: f64) -> Entry {
+        Entry {
+            id: id.into(),
+            kind: EntryKind::Bench,
+            suite: "core".into(),
+            verdict: Verdict::Unchanged,
+            rule: String::new(),
+            bench: Some(BenchChange {
+                mode: TimingMode::Stored,
+                baseline_ns: 100.0,
+                current_ns: 100.0 * ratio,
+                ratio,
+                ratio_low: ratio * 0.95,
+                ratio_high: ratio * 1.05,
+                confidence: 0.95,
+                p_value: 0.5,
+                p_adjusted: 1.0,
+                threshold: 0.05,
+                baseline_runs: 3,
+                current_runs: 1,
+                baseline_samples_ns: vec![],
+                current_samples_ns: vec![],
+                confirmed: None,
+            }),
+            probe: None,
+            accepted: None,
+        }
+    }
+
+    #[test]
+    fn a_suite_that_moved_together_is_called_a_machine_shift() {
+        let faster: Vec<Entry> = [0.91, 0.90, 0.92, 0.89, 0.93, 1.01]
+            .iter()
+            .enumerate()
+            .map(|(i, r)| stored(&format!("b{i}"), *r))
+            .collect();
+        let warning = machine_shift(&faster).expect("a shift");
+        assert!(
+            warning.starts_with("5 of 6 benchmarks moved together"),
+            "{warning}"
+        );
+        assert!(
+            warning.contains("-8.0%") && warning.contains("--paired"),
+            "{warning}"
+        );
+        // One benchmark slower by 30%, the rest steady: a code change.
+        let one: Vec<Entry> = [1.3, 1.0, 1.01, 0.99, 1.0, 1.0]
+            .iter()
+            .enumerate()
+            .map(|(i, r)| stored(&format!("b{i}"), *r))
+            .collect();
+        assert_eq!(machine_shift(&one), None);
+        // Too few benchmarks to tell a shift from a change.
+        assert_eq!(machine_shift(&faster[..4]), None);
     }
 }

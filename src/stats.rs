@@ -23,7 +23,9 @@
 //! Bayes "moderated t" of Smyth (2004, Stat. Appl. Genet. Mol. Biol. 3(1)):
 //! `s~^2 = (d0 * s0^2 + d * s^2) / (d0 + d)` with `d0 + d` degrees of freedom.
 //! With a single recorded run the prior alone carries the run-to-run noise, so
-//! one run's tight samples never make a machine's drift look significant.
+//! one run's tight samples never make a machine's drift look significant. A
+//! benchmark whose own spread is far beyond the prior is not moderated (see
+//! [`moderate`]).
 //!
 //! The change is the ratio of geometric locations `exp(mean_current - mean_baseline)`
 //! with a Student-t interval on the log scale. Paired runs (base and head

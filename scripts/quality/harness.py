@@ -332,6 +332,8 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=5, help="trials per effect size (A/A, +2, +5, +10, +20%%)")
     parser.add_argument("--smoke", action="store_true", help="2 trials (A/A, +20%%) of 4 quick benchmarks, for CI")
     parser.add_argument("--modes", default="stored,paired", help="comma-separated: stored, paired")
+    parser.add_argument("--effects", default=",".join(str(e) for e in EFFECTS_PERCENT),
+                        help="comma-separated slowdowns in percent, 0 for A/A (default: %(default)s)")
     parser.add_argument("--baseline-runs", type=int, default=3, help="runs recorded in the baseline")
     parser.add_argument("--perfguard", help="the perfguard binary (default: cargo build --bin perfguard)")
     parser.add_argument("--fixture-target", help="cargo target dir for the fixture (default: <target>/quality-fixture)")
@@ -345,7 +347,7 @@ def main() -> int:
     modes = [m for m in args.modes.split(",") if m]
     if any(m not in table.MODES for m in modes):
         parser.error(f"--modes takes {', '.join(table.MODES)}")
-    effects = (0, 20) if args.smoke else EFFECTS_PERCENT
+    effects = (0, 20) if args.smoke else tuple(int(e) for e in args.effects.split(",") if e.strip())
     trials_per_effect = 1 if args.smoke else args.trials
     records_path = args.records or args.out.with_suffix(".jsonl")
     args.samples = args.samples or records_path.with_suffix(".samples.jsonl.gz")
