@@ -133,6 +133,13 @@ class Settings:
     # distribution is not moderated (the prior evidently does not describe
     # it); None moderates every benchmark.
     outlier_quantile: float | None = 0.999
+    # Paired: drop a round when one of its runs is disturbed, i.e. slower than
+    # its side's median run by more than max(k * scaled MAD, floor); None keeps all.
+    disturbed_k: float | None = 3.0
+    disturbed_floor: float = 0.05
+    # Settled unless the interval reaches the threshold; "slower" also needs
+    # the estimate above 1 (perfguard before), "any" does not.
+    unsettled: str = "any"
 
 
 def summarize(per_iteration_ns: list[float], quantile: float = 0.5, within: str = "mad") -> tuple[float, float]:
@@ -212,6 +219,23 @@ def paired_rounds(runs: list[dict]) -> list[tuple[dict, dict]]:
     return rounds
 
 
+def undisturbed(pairs: list, s: Settings) -> list:
+    """The rounds whose runs were not disturbed (see Settings.disturbed_k)."""
+    if s.disturbed_k is None or len(pairs) < 4:
+        return pairs
+
+    def slow_flags(locations: list[float]) -> list[bool]:
+        centre = statistics.median(locations)
+        mad = 1.4826 * statistics.median(abs(v - centre) for v in locations)
+        cut = max(s.disturbed_k * mad, math.log1p(s.disturbed_floor))
+        return [v - centre > cut for v in locations]
+
+    base = slow_flags([b[0] for b, _ in pairs])
+    head = slow_flags([h[0] for _, h in pairs])
+    kept = [p for p, sb, sh in zip(pairs, base, head) if not (sb or sh)]
+    return kept if len(kept) >= 3 else pairs
+
+
 def paired_changes(rounds: list[tuple[dict, dict]], s: Settings, only: set[str] | None = None) -> dict[str, tuple]:
     """(ratio, p, upper end) per benchmark measured at both sides, before Holm."""
     ids = sorted(set().union(*(set(b) & set(h) for b, h in rounds))) if rounds else []
@@ -224,6 +248,7 @@ def paired_changes(rounds: list[tuple[dict, dict]], s: Settings, only: set[str] 
             for b, h in rounds
             if bench_id in b and bench_id in h
         ]
+        pairs = undisturbed(pairs, s)
         log_ratios = [h[0] - b[0] for b, h in pairs]
         within = statistics.fmean([v for b, h in pairs for v in (b[1], h[1])])
         changes[bench_id] = compare_paired(log_ratios, within, s)
@@ -238,7 +263,9 @@ def paired_verdicts(rounds: list[tuple[dict, dict]], s: Settings) -> dict[str, b
     adjusted = dict(zip(ids, holm([changes[i][1] for i in ids])))
     unsettled = {
         i for i in ids
-        if adjusted[i] >= s.alpha and changes[i][0] > 1.0 and changes[i][2] >= 1.0 + s.threshold
+        if not regressed(changes[i][0], adjusted[i], changes[i][2], s)
+        and (s.unsettled == "any" or changes[i][0] > 1.0)
+        and changes[i][2] >= 1.0 + s.threshold
     }
     if unsettled and s.max_rounds > s.rounds and len(rounds) > s.rounds:
         changes.update(paired_changes(rounds[: s.max_rounds], s, unsettled))
@@ -328,8 +355,11 @@ def noise_summary(records: list[dict], samples: dict, run_quantile: float = 0.5)
 
 
 VARIANTS = [
-    Settings("defaults (minimum, interval rule, noise 2%, build floor 1%, prior df 8, 5 rounds up to 10, confirm)"),
+    Settings("defaults (minimum, interval rule, noise 2%, build floor 1%, prior df 8, outliers unmoderated, disturbed rounds dropped, 5 rounds up to 10, confirm)"),
     Settings("no extra rounds", max_rounds=5),
+    Settings("keep disturbed rounds", disturbed_k=None),
+    Settings("disturbed: floor 3%", disturbed_floor=0.03),
+    Settings("unsettled only when slower", unsettled="slower"),
     Settings("no outlier rule", outlier_quantile=None),
     Settings("outlier rule at 0.99", outlier_quantile=0.99),
     Settings("no build floor", build_sd_log=0.0),
@@ -345,7 +375,7 @@ VARIANTS = [
     Settings("paired: drop the most extreme round", location="trimmed"),
     Settings("stored without confirmation", confirm=False),
     Settings("bootstrap variance of the minimum", within="bootstrap"),
-    Settings("before: run median, estimate rule, no build floor, 5 rounds", run_quantile=0.5, within="mad", rule="estimate", build_sd_log=0.0, max_rounds=5, screen=False),
+    Settings("before: run median, estimate rule, no build floor, 5 rounds", run_quantile=0.5, within="mad", rule="estimate", build_sd_log=0.0, max_rounds=5, screen=False, outlier_quantile=None, disturbed_k=None),
     Settings("run location: 10% quantile", run_quantile=0.1),
 ]
 

@@ -376,6 +376,8 @@ struct Measured {
     head: BenchResult,
     change: stats::Change,
     p_adjusted: f64,
+    /// Rounds left out because a run in them was disturbed.
+    disturbed: usize,
 }
 
 /// Per benchmark measured at both sides: the mean of its per-round log
@@ -391,17 +393,39 @@ fn changes(runs: &PairedRuns, options: &CompareOptions) -> Vec<Measured> {
         if pairs.is_empty() {
             continue;
         }
-        let mut within = Vec::new();
-        let log_ratios: Vec<f64> = pairs
+        let summaries: Vec<(stats::RunSummary, stats::RunSummary)> = pairs
             .iter()
             .map(|(base, head)| {
-                let base = stats::summarize_run(&base.per_iteration_ns);
-                let head = stats::summarize_run(&head.per_iteration_ns);
-                within.extend([base.within_variance, head.within_variance]);
-                head.log_location - base.log_location
+                (
+                    stats::summarize_run(&base.per_iteration_ns),
+                    stats::summarize_run(&head.per_iteration_ns),
+                )
             })
             .collect();
-        let within_variance = within.iter().sum::<f64>() / within.len() as f64;
+        let keep = stats::undisturbed_rounds(
+            &summaries
+                .iter()
+                .map(|(b, _)| b.log_location)
+                .collect::<Vec<_>>(),
+            &summaries
+                .iter()
+                .map(|(_, h)| h.log_location)
+                .collect::<Vec<_>>(),
+        );
+        let kept: Vec<&(stats::RunSummary, stats::RunSummary)> = summaries
+            .iter()
+            .zip(&keep)
+            .filter_map(|(pair, keep)| keep.then_some(pair))
+            .collect();
+        let log_ratios: Vec<f64> = kept
+            .iter()
+            .map(|(base, head)| head.log_location - base.log_location)
+            .collect();
+        let within_variance = kept
+            .iter()
+            .map(|(base, head)| base.within_variance + head.within_variance)
+            .sum::<f64>()
+            / (2 * kept.len()) as f64;
         let change = stats::compare_paired(
             &log_ratios,
             within_variance,
@@ -419,6 +443,7 @@ fn changes(runs: &PairedRuns, options: &CompareOptions) -> Vec<Measured> {
             head: as_result(pairs.iter().map(|(_, h)| (*h).clone()).collect()),
             change,
             p_adjusted: f64::NAN,
+            disturbed: keep.iter().filter(|k| !**k).count(),
         });
     }
     let adjusted = stats::holm_adjust(
@@ -473,6 +498,7 @@ pub fn entries(runs: &PairedRuns, options: &CompareOptions, base_label: &str) ->
             head,
             change,
             p_adjusted,
+            disturbed,
         } = measured;
         let threshold = options.threshold(&suite);
         let (verdict, rule) = timing_verdict(
@@ -483,12 +509,17 @@ pub fn entries(runs: &PairedRuns, options: &CompareOptions, base_label: &str) ->
             "raise --max-rounds",
         );
         let rounds = base.runs.len();
+        let dropped = match disturbed {
+            0 => String::new(),
+            1 => " (1 left out: a run in it was disturbed)".to_string(),
+            n => format!(" ({n} left out: a run in each was disturbed)"),
+        };
         entries.push(Entry {
             id,
             kind: EntryKind::Bench,
             suite,
             verdict,
-            rule: format!("paired against the {base_label} over {rounds} rounds: {rule}"),
+            rule: format!("paired against the {base_label} over {rounds} rounds{dropped}: {rule}"),
             bench: Some(BenchChange {
                 mode: TimingMode::Paired,
                 baseline_ns: typical_ns(&base),
