@@ -217,7 +217,7 @@ pub struct GateArgs {
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub rounds: u32,
     /// Rounds at most for the benchmarks the first --rounds leave unsettled
-    /// (slower, not significantly, possibly by the threshold); only those are
+    /// (not regressed, with an interval still reaching the threshold); only those are
     /// re-run. Default: twice --rounds. Equal to --rounds: no extra rounds.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=200))]
     pub max_rounds: Option<u32>,

@@ -294,36 +294,28 @@ pub fn check(global: &Global, options: CheckOptions) -> Result<i32, Error> {
             dir: &head_dir,
             env: &head_env,
         };
-        if paired_mode {
-            let runs = paired::measure(
-                &suites,
-                None,
-                &base,
-                &head,
-                rounds,
-                &compare_options,
-                &progress,
-            )?;
-            comparison
-                .entries
-                .extend(paired::entries(&runs, &compare_options, label));
-            comparison.finish();
-        } else {
+        if !paired_mode {
             progress.status(&format!(
                 "{} benchmark(s) look slower than the stored baseline; re-running them paired against the {label} to decide",
                 suspected.values().map(Vec::len).sum::<usize>()
             ));
-            let runs = paired::measure(
-                &suites,
-                Some(&suspected),
-                &base,
-                &head,
-                rounds,
-                &compare_options,
-                &progress,
-            )?;
-            let rerun = paired::entries(&runs, &compare_options, label);
-            paired::apply_confirmation(&mut comparison, &suspected, &rerun);
+        }
+        let only = (!paired_mode).then_some(&suspected);
+        let runs = paired::measure(
+            &suites,
+            only,
+            &base,
+            &head,
+            rounds,
+            &compare_options,
+            &progress,
+        )?;
+        let measured = paired::entries(&runs, &compare_options, label);
+        if paired_mode {
+            comparison.entries.extend(measured);
+            comparison.finish();
+        } else {
+            paired::apply_confirmation(&mut comparison, &suspected, &measured);
         }
     } else if !suspected.is_empty() && gate.confirm && gate.results.is_some() {
         progress.status(

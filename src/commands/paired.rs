@@ -34,8 +34,8 @@ pub const DEFAULT_ROUNDS: u32 = 5;
 
 /// How many rounds a paired run makes: `first` for every benchmark, then up to
 /// `max` for the benchmarks the first rounds leave unsettled
-/// ([`stats::needs_more_rounds`]): slower, not significantly, with an interval
-/// that still reaches the threshold. Only those are re-run (through criterion's
+/// ([`stats::needs_more_rounds`]): not regressed, with an interval that still
+/// reaches the threshold. Only those are re-run (through criterion's
 /// filter), so a clear suite costs `first` rounds and a noisy benchmark gets
 /// the evidence it needs. The verdict is decided at two looks only (after
 /// `first` and after `max` rounds), which keeps the extra false alarms of
