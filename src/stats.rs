@@ -307,43 +307,38 @@ pub fn needs_more_rounds(change: &Change, adjusted_p: f64, threshold: f64, alpha
         && change.ratio_high >= 1.0 + threshold
 }
 
-/// Share of a paired side's median run time by which a run must be slower
-/// than that median, at the least, to count as disturbed.
+/// Least distance of a round's ratio from the median round's, as a share,
+/// for the round to count as disturbed.
 const DISTURBED_FLOOR: f64 = 0.05;
 
-/// Scaled median absolute deviations beyond which a run counts as disturbed.
+/// Scaled median absolute deviations beyond which a round counts as disturbed.
 const DISTURBED_MADS: f64 = 3.0;
 
-/// Which paired rounds to keep: `false` for a round in which either side's run
-/// was disturbed, i.e. slower than that side's median run by more than three
-/// scaled MADs and at least 5%. Interference only ever slows a run down, and
-/// sometimes a whole run: a neighbour holding the core for seconds, a lower
-/// clock, another page-size mode for a large buffer. Such a run is slow even
-/// in its fastest sample, and one of them moves a five-round mean by several
-/// percent (on the quality fixture, an unchanged allocation benchmark's base
-/// ran 43.5 us in most rounds and 66-73 us in two). Both sides get the same
-/// rule, so dropping favours neither. Fewer than four rounds, or fewer than
+/// Which paired rounds to keep, from their log ratios `ln(head / base)`:
+/// `false` for a round whose ratio lies further from the median round's than
+/// three scaled MADs and 5%, either way. Interference sometimes slows a whole
+/// run (a neighbour holding the core for seconds, a lower clock, another
+/// page-size mode for a large buffer): even its fastest sample is slow, and
+/// one such run moves a five-round mean by several percent (on the quality
+/// fixture, an unchanged allocation benchmark's rounds read -0.3, +0.3, +64,
+/// -1.6 and -0.9%). The rule looks at the ratio, not at each side's runs, and
+/// at both tails: judging each side's runs against that side's median dropped
+/// different modes on the two sides of a bimodal benchmark and made an A/A
+/// +6% out of rounds averaging +2%. Fewer than four rounds, or fewer than
 /// three left, keep every round.
-pub fn undisturbed_rounds(base_log: &[f64], head_log: &[f64]) -> Vec<bool> {
-    assert_eq!(
-        base_log.len(),
-        head_log.len(),
-        "one base and one head run per round"
-    );
-    let all = vec![true; base_log.len()];
-    if base_log.len() < 4 {
+pub fn undisturbed_rounds(log_ratios: &[f64]) -> Vec<bool> {
+    let all = vec![true; log_ratios.len()];
+    if log_ratios.len() < 4 {
         return all;
     }
-    let slow = |locations: &[f64]| -> Vec<bool> {
-        let mut sorted = locations.to_vec();
-        let centre = median_in_place(&mut sorted);
-        let mut deviations: Vec<f64> = locations.iter().map(|v| (v - centre).abs()).collect();
-        let mad = 1.4826 * median_in_place(&mut deviations);
-        let cut = (DISTURBED_MADS * mad).max(DISTURBED_FLOOR.ln_1p());
-        locations.iter().map(|v| v - centre > cut).collect()
-    };
-    let (base, head) = (slow(base_log), slow(head_log));
-    let keep: Vec<bool> = base.iter().zip(&head).map(|(b, h)| !b && !h).collect();
+    let centre = median_in_place(&mut log_ratios.to_vec());
+    let mut deviations: Vec<f64> = log_ratios.iter().map(|r| (r - centre).abs()).collect();
+    let mad = 1.4826 * median_in_place(&mut deviations);
+    let cut = (DISTURBED_MADS * mad).max(DISTURBED_FLOOR.ln_1p());
+    let keep: Vec<bool> = log_ratios
+        .iter()
+        .map(|r| (r - centre).abs() <= cut)
+        .collect();
     if keep.iter().filter(|k| **k).count() < 3 {
         return all;
     }
@@ -487,20 +482,28 @@ mod tests {
 
     #[test]
     fn a_round_with_a_disturbed_run_is_dropped() {
-        let ln = |us: &[f64]| -> Vec<f64> { us.iter().map(|v| v.ln()).collect() };
-        // The allocation benchmark above: two base runs 50-65% slow.
-        let base = ln(&[65.9, 43.5, 43.3, 72.6, 43.6]);
-        let head = ln(&[48.0, 48.2, 47.9, 48.5, 48.3]);
+        let ln = |percents: &[f64]| -> Vec<f64> {
+            percents.iter().map(|p| (1.0 + p / 100.0).ln()).collect()
+        };
+        // The allocation benchmark above: one round 64% off.
         assert_eq!(
-            undisturbed_rounds(&base, &head),
+            undisturbed_rounds(&ln(&[-0.3, 0.3, 64.0, -1.6, -0.9])),
+            vec![true, true, false, true, true]
+        );
+        // Both tails: two rounds 27-33% fast at a real +10%.
+        assert_eq!(
+            undisturbed_rounds(&ln(&[-27.2, 11.0, 10.5, -33.2, 10.9])),
             vec![false, true, true, false, true]
         );
-        // Tight runs on both sides: every round stays.
-        let steady = ln(&[43.5, 43.6, 43.4, 43.9, 43.5]);
-        assert!(undisturbed_rounds(&steady, &head).iter().all(|k| *k));
-        // Too few rounds to tell a disturbed run from a mode.
+        // A bimodal benchmark's spread is not a disturbance.
         assert!(
-            undisturbed_rounds(&base[..3], &head[..3])
+            undisturbed_rounds(&ln(&[2.9, 10.7, 5.4, -2.6, -4.5]))
+                .iter()
+                .all(|k| *k)
+        );
+        // Too few rounds to tell.
+        assert!(
+            undisturbed_rounds(&ln(&[0.1, 0.2, 40.0]))
                 .iter()
                 .all(|k| *k)
         );

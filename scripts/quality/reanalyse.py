@@ -137,6 +137,9 @@ class Settings:
     # its side's median run by more than max(k * scaled MAD, floor); None keeps all.
     disturbed_k: float | None = 3.0
     disturbed_floor: float = 0.05
+    # "ratio": a round whose ratio is an outlier either way (perfguard);
+    # "side": a run slower than its side's median (the full run's perfguard).
+    disturbed_by: str = "ratio"
     # Settled unless the interval reaches the threshold; "slower" also needs
     # the estimate above 1 (perfguard before), "any" does not.
     unsettled: str = "any"
@@ -230,6 +233,14 @@ def undisturbed(pairs: list, s: Settings) -> list:
         cut = max(s.disturbed_k * mad, math.log1p(s.disturbed_floor))
         return [v - centre > cut for v in locations]
 
+    if s.disturbed_by == "ratio":
+        # Symmetric: a round whose head/base ratio is an outlier either way.
+        ratios = [h[0] - b[0] for b, h in pairs]
+        centre = statistics.median(ratios)
+        mad = 1.4826 * statistics.median(abs(r - centre) for r in ratios)
+        cut = max(s.disturbed_k * mad, math.log1p(s.disturbed_floor))
+        kept = [p for p, r in zip(pairs, ratios) if abs(r - centre) <= cut]
+        return kept if len(kept) >= 3 else pairs
     base = slow_flags([b[0] for b, _ in pairs])
     head = slow_flags([h[0] for _, h in pairs])
     kept = [p for p, sb, sh in zip(pairs, base, head) if not (sb or sh)]
@@ -358,6 +369,8 @@ VARIANTS = [
     Settings("defaults (minimum, interval rule, noise 2%, build floor 1%, prior df 8, outliers unmoderated, disturbed rounds dropped, 5 rounds up to 10, confirm)"),
     Settings("no extra rounds", max_rounds=5),
     Settings("keep disturbed rounds", disturbed_k=None),
+    Settings("disturbed: a run slower than its side's median (the full run's perfguard)", disturbed_by="side"),
+    Settings("disturbed: ratio outliers beyond 5 MADs", disturbed_k=5.0),
     Settings("disturbed: floor 3%", disturbed_floor=0.03),
     Settings("unsettled only when slower", unsettled="slower"),
     Settings("no outlier rule", outlier_quantile=None),

@@ -402,24 +402,20 @@ fn changes(runs: &PairedRuns, options: &CompareOptions) -> Vec<Measured> {
                 )
             })
             .collect();
-        let keep = stats::undisturbed_rounds(
-            &summaries
-                .iter()
-                .map(|(b, _)| b.log_location)
-                .collect::<Vec<_>>(),
-            &summaries
-                .iter()
-                .map(|(_, h)| h.log_location)
-                .collect::<Vec<_>>(),
-        );
+        let all_ratios: Vec<f64> = summaries
+            .iter()
+            .map(|(base, head)| head.log_location - base.log_location)
+            .collect();
+        let keep = stats::undisturbed_rounds(&all_ratios);
         let kept: Vec<&(stats::RunSummary, stats::RunSummary)> = summaries
             .iter()
             .zip(&keep)
             .filter_map(|(pair, keep)| keep.then_some(pair))
             .collect();
-        let log_ratios: Vec<f64> = kept
+        let log_ratios: Vec<f64> = all_ratios
             .iter()
-            .map(|(base, head)| head.log_location - base.log_location)
+            .zip(&keep)
+            .filter_map(|(ratio, keep)| keep.then_some(*ratio))
             .collect();
         let within_variance = kept
             .iter()
@@ -511,8 +507,8 @@ pub fn entries(runs: &PairedRuns, options: &CompareOptions, base_label: &str) ->
         let rounds = base.runs.len();
         let dropped = match disturbed {
             0 => String::new(),
-            1 => " (1 left out: a run in it was disturbed)".to_string(),
-            n => format!(" ({n} left out: a run in each was disturbed)"),
+            1 => " (1 left out as disturbed: its ratio was far from the others)".to_string(),
+            n => format!(" ({n} left out as disturbed: their ratios were far from the others)"),
         };
         entries.push(Entry {
             id,
