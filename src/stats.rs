@@ -42,8 +42,9 @@
 //! the interval's end is above it about 97.5% of the time. The rule cannot be
 //! set off by a small change: a significant interval lies above zero, so a
 //! flagged estimate is at least half the threshold on the log scale (on
-//! perfguard's quality fixture: +5% caught 77% of the time instead of 45%, +2%
-//! flagged 13%, no more A/A false alarms; scripts/quality). Improvements mirror
+//! perfguard's quality fixture, scripts/quality/earlier re-analysed with only
+//! this rule changed: +5% caught 77% of the time instead of 45%, +2% flagged
+//! 13%, no more A/A false alarms). Improvements mirror
 //! this. `inconclusive` is a potential regression the noise cannot confirm: the
 //! estimate is beyond the threshold but not significant. `unchanged` is
 //! everything else. [`needs_more_rounds`] picks the benchmarks a paired run
