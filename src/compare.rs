@@ -144,17 +144,12 @@ fn summaries(bench: &BenchResult) -> Vec<RunSummary> {
         .collect()
 }
 
-/// The median over runs of each run's median per-iteration time, in ns.
 /// The per-iteration time shown for a benchmark: the geometric mean of its
 /// runs' locations ([`stats::summarize_run`]), the same location the change is
 /// computed from, so the shown times and the shown change agree.
 pub fn typical_ns(bench: &BenchResult) -> f64 {
-    let locations: Vec<f64> = bench
-        .runs
-        .iter()
-        .map(|r| stats::summarize_run(&r.per_iteration_ns).log_location)
-        .collect();
-    (locations.iter().sum::<f64>() / locations.len() as f64).exp()
+    let runs = summaries(bench);
+    (runs.iter().map(|r| r.log_location).sum::<f64>() / runs.len() as f64).exp()
 }
 
 fn compare_benches(

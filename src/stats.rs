@@ -61,9 +61,6 @@ const OUTLIER_QUANTILE: f64 = 0.999;
 pub struct RunSummary {
     /// Minimum of `ln(per-iteration ns)`.
     pub log_location: f64,
-    /// Sampling variance of the location from the run's own samples, added to
-    /// the prior run-to-run variance. Zero for the minimum (see the module doc).
-    pub within_variance: f64,
     pub samples: usize,
 }
 
@@ -111,12 +108,6 @@ fn median_in_place(values: &mut [f64]) -> f64 {
     }
 }
 
-/// The median of per-iteration times, in ns.
-pub fn median_ns(per_iteration_ns: &[f64]) -> f64 {
-    let mut values = per_iteration_ns.to_vec();
-    median_in_place(&mut values)
-}
-
 /// Reduce one run's samples to a [`RunSummary`]: its fastest per-iteration time.
 pub fn summarize_run(per_iteration_ns: &[f64]) -> RunSummary {
     let location = per_iteration_ns
@@ -125,7 +116,6 @@ pub fn summarize_run(per_iteration_ns: &[f64]) -> RunSummary {
         .fold(f64::INFINITY, f64::min);
     RunSummary {
         log_location: location,
-        within_variance: 0.0,
         samples: per_iteration_ns.len(),
     }
 }
@@ -195,9 +185,8 @@ pub fn compare_runs(
     let current_locations: Vec<f64> = current.iter().map(|r| r.log_location).collect();
     let difference = mean(current_locations.iter().copied()) - mean(base_locations.iter().copied());
 
-    // A run's location varies by the machine's run-to-run noise plus its own sampling error.
-    let within = mean(baseline.iter().chain(current).map(|r| r.within_variance));
-    let prior_variance = noise.run_sd_log * noise.run_sd_log + within;
+    // A run's location (a minimum) varies by the machine's run-to-run noise.
+    let prior_variance = noise.run_sd_log * noise.run_sd_log;
     let data_df = (baseline.len() - 1 + current.len() - 1) as f64;
     let data_ss = sum_of_squares(&base_locations) + sum_of_squares(&current_locations);
     let (moderated_variance, df) = moderate(prior_variance, data_ss, data_df, noise);
@@ -215,9 +204,8 @@ pub fn compare_runs(
 }
 
 /// Compare paired rounds: `log_ratios[r] = ln(head_r / base_r)` for each round of an
-/// A B A B ... alternation. `within_variance` is the mean sampling variance of one
-/// run's location; the prior for a round's ratio is two runs' sampling error plus
-/// a residual drift of `noise.run_sd_log / 2`.
+/// A B A B ... alternation. The prior for a round's ratio is a residual drift of
+/// `noise.run_sd_log / 2` (a run's minimum carries no sampling error of its own).
 ///
 /// Base and head are two builds, and two builds of the same code differ by a
 /// fixed offset per benchmark (code and data layout: Mytkowicz et al.,
@@ -227,12 +215,7 @@ pub fn compare_runs(
 /// unchanged benchmarks' paired means strayed by up to ~3% from trial to trial
 /// beyond what their rounds explained, and an A/A memory-bound benchmark came
 /// out +3.2% over 10 rounds; the floor keeps such offsets from failing the gate.
-pub fn compare_paired(
-    log_ratios: &[f64],
-    within_variance: f64,
-    noise: NoiseModel,
-    confidence: f64,
-) -> Change {
+pub fn compare_paired(log_ratios: &[f64], noise: NoiseModel, confidence: f64) -> Change {
     assert!(
         !log_ratios.is_empty(),
         "paired comparison needs at least one round"
@@ -240,7 +223,7 @@ pub fn compare_paired(
     let rounds = log_ratios.len() as f64;
     let difference = mean(log_ratios.iter().copied());
     let residual_drift = noise.run_sd_log / 2.0;
-    let prior_variance = 2.0 * within_variance + residual_drift * residual_drift;
+    let prior_variance = residual_drift * residual_drift;
     let data_df = rounds - 1.0;
     let (moderated_variance, df) =
         moderate(prior_variance, sum_of_squares(log_ratios), data_df, noise);
@@ -469,7 +452,7 @@ mod tests {
             .iter()
             .map(|p: &f64| (1.0 + p / 100.0).ln())
             .collect();
-        let change = compare_paired(&swings, 0.0, NoiseModel::default(), 0.95);
+        let change = compare_paired(&swings, NoiseModel::default(), 0.95);
         assert_eq!(change.degrees_of_freedom, 4.0);
         assert!(holm_adjust(&[change.p_value; 20])[0] > 0.05, "{change:?}");
         // Rounds as tight as the prior expects keep its degrees of freedom.
@@ -477,7 +460,7 @@ mod tests {
             .iter()
             .map(|p: &f64| (1.0 + p / 100.0).ln())
             .collect();
-        let change = compare_paired(&tight, 0.0, NoiseModel::default(), 0.95);
+        let change = compare_paired(&tight, NoiseModel::default(), 0.95);
         assert_eq!(change.degrees_of_freedom, 12.0);
     }
 

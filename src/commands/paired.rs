@@ -393,41 +393,20 @@ fn changes(runs: &PairedRuns, options: &CompareOptions) -> Vec<Measured> {
         if pairs.is_empty() {
             continue;
         }
-        let summaries: Vec<(stats::RunSummary, stats::RunSummary)> = pairs
+        let all_ratios: Vec<f64> = pairs
             .iter()
             .map(|(base, head)| {
-                (
-                    stats::summarize_run(&base.per_iteration_ns),
-                    stats::summarize_run(&head.per_iteration_ns),
-                )
+                stats::summarize_run(&head.per_iteration_ns).log_location
+                    - stats::summarize_run(&base.per_iteration_ns).log_location
             })
             .collect();
-        let all_ratios: Vec<f64> = summaries
-            .iter()
-            .map(|(base, head)| head.log_location - base.log_location)
-            .collect();
         let keep = stats::undisturbed_rounds(&all_ratios);
-        let kept: Vec<&(stats::RunSummary, stats::RunSummary)> = summaries
-            .iter()
-            .zip(&keep)
-            .filter_map(|(pair, keep)| keep.then_some(pair))
-            .collect();
         let log_ratios: Vec<f64> = all_ratios
             .iter()
             .zip(&keep)
             .filter_map(|(ratio, keep)| keep.then_some(*ratio))
             .collect();
-        let within_variance = kept
-            .iter()
-            .map(|(base, head)| base.within_variance + head.within_variance)
-            .sum::<f64>()
-            / (2 * kept.len()) as f64;
-        let change = stats::compare_paired(
-            &log_ratios,
-            within_variance,
-            options.noise,
-            options.confidence,
-        );
+        let change = stats::compare_paired(&log_ratios, options.noise, options.confidence);
         let as_result = |side: Vec<BenchRun>| BenchResult {
             suite: suite.clone(),
             runs: side,

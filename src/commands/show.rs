@@ -4,7 +4,6 @@ use std::io::{self, Write};
 
 use crate::baselines::BaselineSet;
 use crate::report::format_duration_ns as format_ns;
-use crate::stats;
 
 pub fn print(set: &BaselineSet, out: &mut dyn Write) -> io::Result<()> {
     let results = &set.results;
@@ -38,15 +37,10 @@ pub fn print(set: &BaselineSet, out: &mut dyn Write) -> io::Result<()> {
         writeln!(
             out,
             "\n{:<48} {:<12} {:>5} {:>8} {:>12}",
-            "benchmark", "suite", "runs", "samples", "median"
+            "benchmark", "suite", "runs", "samples", "time"
         )?;
         for (id, bench) in &results.benches {
             let samples: usize = bench.runs.iter().map(|r| r.per_iteration_ns.len()).sum();
-            let medians: Vec<f64> = bench
-                .runs
-                .iter()
-                .map(|r| stats::median_ns(&r.per_iteration_ns))
-                .collect();
             writeln!(
                 out,
                 "{:<48} {:<12} {:>5} {:>8} {:>12}",
@@ -54,7 +48,7 @@ pub fn print(set: &BaselineSet, out: &mut dyn Write) -> io::Result<()> {
                 bench.suite,
                 bench.runs.len(),
                 samples,
-                format_ns(stats::median_ns(&medians))
+                format_ns(crate::compare::typical_ns(bench))
             )?;
         }
     }
