@@ -343,6 +343,8 @@ def main() -> int:
     parser.add_argument("--affected", choices=("half", "all"), default="half",
                         help="benchmarks slowed in an A/B trial: alternating halves (the rest count as A/A), or all")
     parser.add_argument("--keep", action="store_true", help="keep the temporary repository")
+    parser.add_argument("--budget-min", type=float, metavar="MIN",
+                        help="start no new trial after MIN minutes (the records say how many ran)")
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     if any(m not in table.MODES for m in modes):
@@ -371,6 +373,11 @@ def main() -> int:
         trials.create_repository()
         plan = [(round_, effect) for round_ in range(trials_per_effect) for effect in effects]
         for trial, (round_, effect) in enumerate(plan):
+            elapsed_min = (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds() / 60
+            if args.budget_min is not None and elapsed_min >= args.budget_min:
+                print(f"budget of {args.budget_min:g} min spent: stopping after {trial} of {len(plan)} trials", file=sys.stderr)
+                meta["stopped_after_trials"] = trial
+                break
             # A/B trials slow alternating halves of the suite, so every benchmark
             # is slowed in some trials and compared A/A in others.
             half = trials.selected[round_ % 2 :: 2]

@@ -143,6 +143,10 @@ class Settings:
     # Settled unless the interval reaches the threshold; "slower" also needs
     # the estimate above 1 (perfguard before), "any" does not.
     unsettled: str = "any"
+    # Paired: a benchmark whose runs scatter on each side beyond this quantile
+    # of what the prior predicts for a run is not moderated (perfguard: 0.99);
+    # None moderates by the ratios' spread alone (the full run's perfguard).
+    run_scatter_quantile: float | None = 0.99
 
 
 def summarize(per_iteration_ns: list[float], quantile: float = 0.5, within: str = "mad") -> tuple[float, float]:
@@ -184,7 +188,21 @@ def compare_runs(base: list[tuple[float, float]], head: list[tuple[float, float]
     return math.exp(difference), t_two_sided_p(difference / se, df) if se > 0 else 1.0, math.exp(difference + t_critical(df) * se)
 
 
-def compare_paired(log_ratios: list[float], within: float, s: Settings):
+def runs_scatter(pairs: list, s: Settings) -> bool:
+    """Whether each side's runs scatter beyond the prior (perfguard's
+    runs_scatter_beyond_prior): their pooled variance beyond the
+    `run_scatter_quantile` of F(2 (n - 1), d0) times noise_sd_log^2."""
+    n = len(pairs)
+    if s.run_scatter_quantile is None or n < 2 or s.noise_sd_log <= 0:
+        return False
+    df = 2 * (n - 1)
+    variance = (sum_of_squares([b[0] for b, _ in pairs]) + sum_of_squares([h[0] for _, h in pairs])) / df
+    return f_cdf(variance / s.noise_sd_log**2, df, s.prior_df) > s.run_scatter_quantile
+
+
+def compare_paired(pairs: list, within: float, s: Settings):
+    """`pairs`: the kept rounds' (base, head) run summaries."""
+    log_ratios = [h[0] - b[0] for b, h in pairs]
     if s.location == "trimmed" and len(log_ratios) >= 4:
         centre = statistics.median(log_ratios)
         worst = max(range(len(log_ratios)), key=lambda i: abs(log_ratios[i] - centre))
@@ -193,7 +211,10 @@ def compare_paired(log_ratios: list[float], within: float, s: Settings):
     difference = statistics.fmean(log_ratios)
     prior = 2 * within + (s.noise_sd_log / 2) ** 2
     data_ss = sum_of_squares(log_ratios) if rounds > 1 else 0.0
-    variance, df = moderate(prior, data_ss, rounds - 1, s)
+    if rounds > 1 and runs_scatter(pairs, s):
+        variance, df = data_ss / (rounds - 1), rounds - 1
+    else:
+        variance, df = moderate(prior, data_ss, rounds - 1, s)
     se = math.sqrt(variance / rounds + s.build_sd_log**2)
     return math.exp(difference), t_two_sided_p(difference / se, df) if se > 0 else 1.0, math.exp(difference + t_critical(df) * se)
 
@@ -260,9 +281,8 @@ def paired_changes(rounds: list[tuple[dict, dict]], s: Settings, only: set[str] 
             if bench_id in b and bench_id in h
         ]
         pairs = undisturbed(pairs, s)
-        log_ratios = [h[0] - b[0] for b, h in pairs]
         within = statistics.fmean([v for b, h in pairs for v in (b[1], h[1])])
-        changes[bench_id] = compare_paired(log_ratios, within, s)
+        changes[bench_id] = compare_paired(pairs, within, s)
     return changes
 
 
@@ -372,10 +392,12 @@ def noise_summary(records: list[dict], samples: dict, run_quantile: float = 0.5)
 
 
 VARIANTS = [
-    Settings("defaults (minimum, interval rule, noise 2%, build floor 1%, prior df 8, outliers unmoderated, disturbed rounds dropped, 5 rounds up to 10, confirm)"),
+    Settings("defaults (minimum, interval rule, noise 2%, build floor 1%, prior df 8, outliers and scattered runs unmoderated, disturbed rounds dropped, 5 rounds up to 10, confirm)"),
+    Settings("no run-scatter rule (the full run's and the final A/A's perfguard)", run_scatter_quantile=None),
+    Settings("run-scatter rule at 0.999", run_scatter_quantile=0.999),
     Settings("no extra rounds", max_rounds=5),
     Settings("keep disturbed rounds", disturbed_k=None),
-    Settings("disturbed: a run slower than its side's median (the full run's perfguard)", disturbed_by="side"),
+    Settings("disturbed: a run slower than its side's median (and no run-scatter rule: the full run's perfguard)", disturbed_by="side", run_scatter_quantile=None),
     Settings("disturbed: ratio outliers beyond 5 MADs", disturbed_k=5.0),
     Settings("disturbed: floor 3%", disturbed_floor=0.03),
     Settings("unsettled only when slower", unsettled="slower"),
@@ -394,7 +416,7 @@ VARIANTS = [
     Settings("paired: drop the most extreme round", location="trimmed"),
     Settings("stored without confirmation", confirm=False),
     Settings("bootstrap variance of the minimum", within="bootstrap"),
-    Settings("before: run median, estimate rule, no build floor, 5 rounds", run_quantile=0.5, within="mad", rule="estimate", build_sd_log=0.0, max_rounds=5, screen=False, outlier_quantile=None, disturbed_k=None),
+    Settings("before: run median, estimate rule, no build floor, 5 rounds", run_quantile=0.5, within="mad", rule="estimate", build_sd_log=0.0, max_rounds=5, screen=False, outlier_quantile=None, disturbed_k=None, run_scatter_quantile=None),
     Settings("run location: 10% quantile", run_quantile=0.1),
 ]
 

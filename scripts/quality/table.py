@@ -108,7 +108,9 @@ def render(records: list[dict], meta: dict) -> str:
         f"Machine: {meta['machine']}  ",
         f"perfguard: {meta['perfguard']}  ",
         f"Started {meta['started']}, finished {meta['finished']} ({meta['elapsed_min']:.0f} min); "
-        f"{meta['trials_per_effect']} trial(s) per effect size, {len(records)} checks, "
+        f"{meta['trials_per_effect']} trial(s) per effect size"
+        + (f" planned, stopped by its time budget after {meta['stopped_after_trials']} trials" if meta.get("stopped_after_trials") is not None else "")
+        + f", {len(records)} checks, "
         f"{len(errors)} failed (exit 2, not counted).  ",
         f"Baseline: {meta['baseline_runs']} recorded run(s) at `main`. "
         f"Each A/B trial slows {meta['affected']} of the {meta['benchmarks']} benchmarks"

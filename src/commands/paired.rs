@@ -393,20 +393,21 @@ fn changes(runs: &PairedRuns, options: &CompareOptions) -> Vec<Measured> {
         if pairs.is_empty() {
             continue;
         }
-        let all_ratios: Vec<f64> = pairs
+        let all_rounds: Vec<stats::PairedRound> = pairs
             .iter()
-            .map(|(base, head)| {
-                stats::summarize_run(&head.per_iteration_ns).log_location
-                    - stats::summarize_run(&base.per_iteration_ns).log_location
+            .map(|(base, head)| stats::PairedRound {
+                base: stats::summarize_run(&base.per_iteration_ns).log_location,
+                head: stats::summarize_run(&head.per_iteration_ns).log_location,
             })
             .collect();
+        let all_ratios: Vec<f64> = all_rounds.iter().map(|r| r.log_ratio()).collect();
         let keep = stats::undisturbed_rounds(&all_ratios);
-        let log_ratios: Vec<f64> = all_ratios
+        let kept_rounds: Vec<stats::PairedRound> = all_rounds
             .iter()
             .zip(&keep)
-            .filter_map(|(ratio, keep)| keep.then_some(*ratio))
+            .filter_map(|(round, keep)| keep.then_some(*round))
             .collect();
-        let change = stats::compare_paired(&log_ratios, options.noise, options.confidence);
+        let change = stats::compare_paired(&kept_rounds, options.noise, options.confidence);
         let as_result = |side: Vec<BenchRun>| BenchResult {
             suite: suite.clone(),
             runs: side,
