@@ -131,6 +131,23 @@ fn sum_of_squares(values: &[f64]) -> f64 {
     values.iter().map(|v| (v - m) * (v - m)).sum()
 }
 
+/// Whether a variance estimate with `df` degrees of freedom lies beyond the
+/// `quantile` of what the prior predicts: its ratio to `prior_variance` beyond
+/// that quantile of F(df, d0).
+fn beyond_prior(
+    variance: f64,
+    df: f64,
+    prior_variance: f64,
+    noise: NoiseModel,
+    quantile: f64,
+) -> bool {
+    if prior_variance <= 0.0 {
+        return false;
+    }
+    let f = FisherSnedecor::new(df, noise.prior_df).expect("positive degrees of freedom");
+    f.cdf(variance / prior_variance) > quantile
+}
+
 /// Smyth's moderated variance `(d0 s0^2 + ss) / (d0 + d)` with `d0 + d`
 /// degrees of freedom, unless the data's own variance is an outlier against
 /// the prior (its ratio to `prior_variance` beyond the 99.9% quantile of
@@ -141,12 +158,16 @@ fn sum_of_squares(values: &[f64]) -> f64 {
 /// page-size modes swings by +-50% from run to run; moderated towards a 1%
 /// prior, five rounds of it looked like a significant +15% on unchanged code.
 fn moderate(prior_variance: f64, data_ss: f64, data_df: f64, noise: NoiseModel) -> (f64, f64) {
-    if data_df >= 2.0 && prior_variance > 0.0 {
-        let ratio = data_ss / data_df / prior_variance;
-        let f = FisherSnedecor::new(data_df, noise.prior_df).expect("positive degrees of freedom");
-        if f.cdf(ratio) > OUTLIER_QUANTILE {
-            return (data_ss / data_df, data_df);
-        }
+    if data_df >= 2.0
+        && beyond_prior(
+            data_ss / data_df,
+            data_df,
+            prior_variance,
+            noise,
+            OUTLIER_QUANTILE,
+        )
+    {
+        return (data_ss / data_df, data_df);
     }
     (
         (noise.prior_df * prior_variance + data_ss) / (noise.prior_df + data_df),
@@ -227,15 +248,15 @@ const RUN_SCATTER_QUANTILE: f64 = 0.99;
 /// of freedom, beyond the 99% quantile of F(2 (n - 1), d0) times the prior.
 fn runs_scatter_beyond_prior(rounds: &[PairedRound], noise: NoiseModel) -> bool {
     let n = rounds.len();
-    if n < 2 || noise.run_sd_log <= 0.0 {
+    if n < 2 {
         return false;
     }
     let base: Vec<f64> = rounds.iter().map(|r| r.base).collect();
     let head: Vec<f64> = rounds.iter().map(|r| r.head).collect();
     let df = 2.0 * (n as f64 - 1.0);
     let variance = (sum_of_squares(&base) + sum_of_squares(&head)) / df;
-    let f = FisherSnedecor::new(df, noise.prior_df).expect("positive degrees of freedom");
-    f.cdf(variance / (noise.run_sd_log * noise.run_sd_log)) > RUN_SCATTER_QUANTILE
+    let prior_variance = noise.run_sd_log * noise.run_sd_log;
+    beyond_prior(variance, df, prior_variance, noise, RUN_SCATTER_QUANTILE)
 }
 
 /// Compare paired rounds of an A B A B ... alternation by the mean of their
@@ -246,7 +267,7 @@ fn runs_scatter_beyond_prior(rounds: &[PairedRound], noise: NoiseModel) -> bool 
 /// The prior describes most benchmarks, not all: a memory-bound benchmark
 /// whose process lands in a different page layout each run scatters by 10-20%
 /// from run to run, and now and then four or five of its rounds agree by
-/// chance to within 3%. Moderated towards the 1% prior, such rounds read as a
+/// chance (a standard deviation of 3%). Moderated towards the 1% prior, such rounds read as a
 /// significant +7% on unchanged code (on the quality fixture, 2 of 15 A/A
 /// suites failed so). So when either side's runs scatter far beyond the prior
 /// ([`runs_scatter_beyond_prior`]), the rounds decide alone, with their own
@@ -273,7 +294,7 @@ pub fn compare_paired(rounds: &[PairedRound], noise: NoiseModel, confidence: f64
     let prior_variance = residual_drift * residual_drift;
     let data_df = n - 1.0;
     let data_ss = sum_of_squares(&log_ratios);
-    let (variance, df) = if data_df >= 1.0 && runs_scatter_beyond_prior(rounds, noise) {
+    let (variance, df) = if runs_scatter_beyond_prior(rounds, noise) {
         (data_ss / data_df, data_df)
     } else {
         moderate(prior_variance, data_ss, data_df, noise)
