@@ -15,4 +15,5 @@ mod report;
 mod shop_fixture;
 mod shop_incident;
 mod util;
+mod verdict_snapshots;
 mod workflows;
