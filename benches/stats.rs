@@ -1,5 +1,5 @@
 //! perfguard's own benchmarks: the statistics engine (`compare` of 1,000
-//! benchmarks x 100 samples, the README's speed figure) and the criterion reader.
+//! benchmarks x 100 samples, the speed figure in docs/figures.md) and the criterion reader.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Figures for the README: how often `perfguard check --paired` raises a false
+# Figures for docs/figures.md: how often `perfguard check --paired` raises a false
 # alarm on an A/A comparison (base and head identical), and how often it
 # detects a 10% slowdown, on the workload fixture crate on this machine.
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Round-trip overhead of perfguard's counting proxy, for the README:
+# Round-trip overhead of perfguard's counting proxy, for docs/figures.md:
 # `pgbench -S` with 1 and 8 clients for a fixed time, directly against
 # PostgreSQL, through perfguard's proxy, and through pgbouncer in session mode
 # (Debian's package, installed with apt-get when missing), all in one run.

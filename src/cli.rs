@@ -39,7 +39,7 @@ pub struct GlobalArgs {
         value_name = "PATH"
     )]
     pub config: PathBuf,
-    /// When to colour the output (NO_COLOR is honoured with `auto`).
+    /// When to colour the output (`auto` honours NO_COLOR, CLICOLOR, CLICOLOR_FORCE and TERM=dumb).
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
     /// Print the measured commands' own output too.
@@ -147,6 +147,19 @@ pub enum Commands {
         #[arg(long)]
         force: bool,
     },
+    /// Print a shell completion script, e.g. `perfguard completions bash > ~/.local/share/bash-completion/completions/perfguard`.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print a man page (roff): perfguard(1), or one command's, e.g.
+    /// `perfguard man check > perfguard-check.1`.
+    Man {
+        /// The command whose page to print (default: perfguard's own page).
+        #[arg(value_name = "COMMAND")]
+        command: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,7 +198,7 @@ pub struct MeasureArgs {
 }
 
 fn parse_shard_arg(text: &str) -> Result<(usize, usize), String> {
-    crate::git::parse_shard(text).map_err(|e| e.to_string())
+    crate::shard::parse_shard(text).map_err(|e| e.to_string())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -280,9 +293,9 @@ impl GlobalArgs {
         let color = match self.color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
+            // NO_COLOR, CLICOLOR, CLICOLOR_FORCE, TERM=dumb and the tty, as anstream reads them.
             ColorChoice::Auto => {
-                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                    && std::io::IsTerminal::is_terminal(&std::io::stdout())
+                anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
             }
         };
         let verbosity = if self.quiet {
@@ -314,7 +327,7 @@ impl From<MeasureArgs> for MeasureOptions {
 }
 
 /// What the binary should do, in domain terms.
-pub enum Action {
+pub(crate) enum Action {
     Run(RunOptions),
     Record(BaselineRecord),
     Show,
@@ -327,10 +340,47 @@ pub enum Action {
         listen: Option<std::net::SocketAddr>,
     },
     Init(Init),
+    /// Print a shell completion script ([`write_completions`]).
+    Completions(clap_complete::Shell),
+    /// Print a man page ([`write_man`]).
+    Man(Option<String>),
+}
+
+/// Write the completion script for `shell` (every command, flag and value).
+pub(crate) fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "perfguard", out);
+}
+
+/// Write perfguard(1) in roff, or with `command` that command's page
+/// (perfguard-check(1), ...). An unknown command is an error listing the known ones.
+pub(crate) fn write_man(command: Option<&str>, out: &mut dyn std::io::Write) -> Result<(), String> {
+    let top = <Cli as clap::CommandFactory>::command();
+    let page = match command {
+        None => top,
+        Some(name) => {
+            let names: Vec<String> = top
+                .get_subcommands()
+                .map(|c| c.get_name().to_string())
+                .collect();
+            let Some(sub) = top.find_subcommand(name) else {
+                return Err(format!(
+                    "`perfguard man {name}`: no such command; man pages exist for: {}",
+                    names.join(", ")
+                ));
+            };
+            sub.clone()
+                .name(format!("perfguard-{name}"))
+                .version(top.get_version().unwrap_or_default().to_string())
+        }
+    };
+    clap_mangen::Man::new(page)
+        .render(out)
+        .map_err(|e| format!("cannot write the man page: {e}"))
 }
 
 impl Cli {
-    pub fn into_action(self) -> (Global, Action) {
+    pub(crate) fn into_action(self) -> (Global, Action) {
         let global = self.global.into_global();
         let action = match self.command {
             Commands::Run { measure, out, rev } => Action::Run(RunOptions {
@@ -373,6 +423,8 @@ impl Cli {
             }),
             Commands::Proxy { upstream, listen } => Action::Proxy { upstream, listen },
             Commands::Init { force } => Action::Init(Init { force }),
+            Commands::Completions { shell } => Action::Completions(shell),
+            Commands::Man { command } => Action::Man(command),
         };
         (global, action)
     }

@@ -2,21 +2,40 @@
 //! benchmarks and per-endpoint database query counts, compares them with stored
 //! baselines, and decides whether a change may merge.
 
-pub mod baselines;
+//!
+//! The binary is the product; the library's public modules are what
+//! perfguard's own benchmarks, tests and examples build on, and what a tool
+//! reading perfguard's files can use:
+//!
+//! - [`results`] and [`comparison`]: the file models (`perfguard.results.v1`,
+//!   `perfguard.comparison.v1`);
+//! - [`compare`]: every rule that turns measurements into a verdict, on top of
+//!   [`stats`];
+//! - [`report`]: every output format;
+//! - [`bench::reader`], [`probe::fingerprint`], [`probe::proxy`]: reading
+//!   criterion's output, SQL fingerprints, the counting proxy;
+//! - [`shard`]: `--shard K/N` selection and merging;
+//! - [`cli`], [`main_impl`], [`exit_codes`], [`interrupt`]: what `main` needs.
+//!
+//! Everything else (configuration, git, the commands) is private to the binary.
+
+mod baselines;
 pub mod bench;
 pub mod cli;
-pub mod commands;
+mod commands;
 pub mod compare;
 pub mod comparison;
-pub mod config;
+mod config;
 pub mod exit_codes;
-pub mod git;
-pub mod machine;
+mod git;
+pub mod interrupt;
+mod machine;
 pub mod probe;
-pub mod progress;
+mod progress;
 pub mod report;
 pub mod results;
-pub mod revision;
+mod revision;
+pub mod shard;
 pub mod stats;
 
 use cli::{Action, Cli};
@@ -34,6 +53,18 @@ pub fn main_impl(cli: Cli) -> i32 {
         Action::Report(options) => commands::render_report(&global, options),
         Action::Proxy { upstream, listen } => commands::proxy(&upstream, listen),
         Action::Init(options) => commands::init(&global, options),
+        Action::Completions(shell) => {
+            let mut script = Vec::new();
+            cli::write_completions(shell, &mut script);
+            commands::print(&script).map(|()| exit_codes::NO_REGRESSION)
+        }
+        Action::Man(command) => {
+            let mut page = Vec::new();
+            cli::write_man(command.as_deref(), &mut page)
+                .map_err(commands::Error::Usage)
+                .and_then(|()| commands::print(&page))
+                .map(|()| exit_codes::NO_REGRESSION)
+        }
     };
     match outcome {
         Ok(code) => code,

@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 pub const RESULTS_SCHEMA: &str = "perfguard.results.v1";
 pub const BASELINE_SCHEMA: &str = "perfguard.baseline.v1";
 
+/// Version of the SQL fingerprint algorithm ([`crate::probe::fingerprint`])
+/// that grouped a file's probe counts; stored in every results and baseline
+/// file so counts grouped differently are never compared silently.
+pub const FINGERPRINT_VERSION: u32 = 1;
+
 /// The commit a measurement was taken at.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revision {
@@ -119,6 +124,23 @@ pub struct Results {
     pub benches: BTreeMap<String, BenchResult>,
     #[serde(default)]
     pub probes: BTreeMap<String, ProbeResult>,
+    /// The `--shard K/N` this file measured; absent when it measured
+    /// everything it selected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardOf>,
+}
+
+/// Which shard a results file holds, and what the whole set must cover.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardOf {
+    /// `K` of `--shard K/N` (1-based).
+    pub index: usize,
+    /// `N` of `--shard K/N`.
+    pub count: usize,
+    /// Every suite and probe the configuration selects across all shards,
+    /// by name: a merged set must hold every shard of them.
+    pub selected: Vec<String>,
 }
 
 impl Results {
@@ -127,11 +149,22 @@ impl Results {
             schema: RESULTS_SCHEMA.to_string(),
             revision,
             machine,
-            fingerprint_version: crate::probe::fingerprint::FINGERPRINT_VERSION,
+            fingerprint_version: FINGERPRINT_VERSION,
             benches: BTreeMap::new(),
             probes: BTreeMap::new(),
+            shard: None,
         }
     }
+}
+
+/// The runs of a paired measurement (base and head alternated in one job),
+/// round by round.
+#[derive(Clone, Debug, Default)]
+pub struct PairedRuns {
+    /// `(base, head)` runs of every benchmark, one pair of maps per round.
+    pub rounds: Vec<(BTreeMap<String, BenchRun>, BTreeMap<String, BenchRun>)>,
+    /// The suite of each benchmark id.
+    pub suites: BTreeMap<String, String>,
 }
 
 /// Whether a baseline file holds a bench suite or the probes.

@@ -14,3 +14,8 @@ pub fn current(dir: &Path) -> Revision {
         .and_then(|repo| repo.revision())
         .unwrap_or_default()
 }
+
+/// The first 8 characters of a commit id, for messages.
+pub fn short_id(commit: &str) -> &str {
+    commit.get(..8).unwrap_or(commit)
+}

@@ -48,8 +48,9 @@
 //! 13%, no more A/A false alarms). Improvements mirror
 //! this. `inconclusive` is a potential regression the noise cannot confirm: the
 //! estimate is beyond the threshold but not significant. `unchanged` is
-//! everything else. [`needs_more_rounds`] picks the benchmarks a paired run
-//! measures again before it settles.
+//! everything else. That rule, and which benchmarks a paired run measures
+//! again before it settles, live with every other verdict rule in
+//! [`crate::compare::timing`].
 
 use statrs::distribution::{ContinuousCDF, FisherSnedecor, StudentsT};
 
@@ -326,43 +327,6 @@ pub fn holm_adjust(p_values: &[f64]) -> Vec<f64> {
     adjusted
 }
 
-/// The timing verdicts the statistics can reach.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TimingVerdict {
-    Regressed,
-    Improved,
-    Unchanged,
-    Inconclusive,
-}
-
-/// Classify a change against the practical threshold (`0.05` for 5%) and alpha,
-/// using the Holm-adjusted p-value (see the module doc for the rule).
-pub fn classify(change: &Change, adjusted_p: f64, threshold: f64, alpha: f64) -> TimingVerdict {
-    let slower_limit = 1.0 + threshold;
-    let faster_limit = 1.0 / (1.0 + threshold);
-    let significant = adjusted_p < alpha;
-    if significant && change.ratio > 1.0 && change.ratio_high >= slower_limit {
-        TimingVerdict::Regressed
-    } else if significant && change.ratio < 1.0 && change.ratio_low <= faster_limit {
-        TimingVerdict::Improved
-    } else if !significant && (change.ratio >= slower_limit || change.ratio <= faster_limit) {
-        // Looks like a change beyond the threshold, but the noise cannot confirm it.
-        TimingVerdict::Inconclusive
-    } else {
-        TimingVerdict::Unchanged
-    }
-}
-
-/// Whether more paired rounds could change a benchmark's verdict: it is not
-/// `regressed`, but its interval still reaches the threshold, so it may be a
-/// regression the rounds so far are too few to show (whichever side of no
-/// change its estimate fell on). Everything else is settled: regressed, or
-/// ruled out as a slowdown of the threshold's size.
-pub fn needs_more_rounds(change: &Change, adjusted_p: f64, threshold: f64, alpha: f64) -> bool {
-    classify(change, adjusted_p, threshold, alpha) != TimingVerdict::Regressed
-        && change.ratio_high >= 1.0 + threshold
-}
-
 /// Least distance of a round's ratio from the median round's, as a share,
 /// for the round to count as disturbed.
 const DISTURBED_FLOOR: f64 = 0.05;
@@ -404,6 +368,7 @@ pub fn undisturbed_rounds(log_ratios: &[f64]) -> Vec<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compare::timing::{TimingVerdict, classify, needs_more_rounds};
 
     fn run(center: f64, spread: f64, n: usize) -> Vec<f64> {
         (0..n)

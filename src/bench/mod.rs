@@ -2,6 +2,7 @@
 //! pointed at a fresh directory, streams its output behind a progress display,
 //! then reads what criterion wrote.
 
+pub(crate) mod paired;
 pub mod reader;
 
 use std::collections::{BTreeMap, VecDeque};

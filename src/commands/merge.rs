@@ -19,9 +19,9 @@ pub fn merge(global: &Global, options: MergeOptions) -> Result<i32, Error> {
     for path in &options.files {
         parts.push((path.clone(), Results::read(path)?));
     }
-    let merged = crate::git::merge_results(parts)?;
+    let merged = crate::shard::merge_results(parts)?;
     if options.out.as_os_str() == "-" {
-        print!("{}", crate::results::to_pretty_json(&merged));
+        super::print(crate::results::to_pretty_json(&merged).as_bytes())?;
     } else {
         merged.write(&options.out)?;
         if global.verbosity != Verbosity::Quiet {

@@ -4,21 +4,18 @@
 
 mod check;
 mod checkout;
-mod gate;
 mod init;
 mod merge;
-mod paired;
 mod show;
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub use check::{check, compare_files};
-pub use gate::{BaselinesFrom, GateOptions};
+pub use crate::bench::paired::DEFAULT_ROUNDS;
+pub use check::{BaselinesFrom, GateOptions, check, compare_files};
 pub use init::Init;
 pub use merge::{MergeOptions, merge};
-pub use paired::DEFAULT_ROUNDS;
 
 use crate::baselines::{self, BaselineError};
 use crate::bench::{self, BenchError};
@@ -106,10 +103,10 @@ pub enum Error {
     #[error(transparent)]
     Git(#[from] crate::git::GitError),
     #[error(transparent)]
-    Merge(#[from] crate::git::MergeError),
+    Merge(#[from] crate::shard::MergeError),
     /// Boxed: the largest variant, and rare.
     #[error(transparent)]
-    Paired(#[from] Box<paired::PairedError>),
+    Paired(#[from] Box<crate::bench::paired::PairedError>),
     #[error(
         "{flag} needs a git repository ({why}), but {path} is not inside one; run perfguard in a clone of the project, or drop {flag}"
     )]
@@ -144,6 +141,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "{path} holds only shard {index}/{count} of the suites and probes (shards {missing} are not in it); gating it alone would pass what the other shards measure as `missing`: join every shard with `perfguard merge shard-*.json --out results.json` and gate that"
+    )]
+    PartialResults {
+        path: PathBuf,
+        index: usize,
+        count: usize,
+        missing: String,
+    },
     #[error(transparent)]
     Probe(#[from] crate::probe::ProbeError),
     #[error(transparent)]
@@ -171,6 +177,8 @@ pub(crate) struct Selection {
     only: Option<globset::GlobMatcher>,
     /// The names in this shard; `None` without `--shard`.
     shard: Option<std::collections::BTreeSet<String>>,
+    /// Every suite and probe name of the configuration, in order.
+    names: Vec<String>,
 }
 
 impl Selection {
@@ -185,10 +193,41 @@ impl Selection {
         Ok(Selection {
             only: selector(&options.only)?,
             shard: options.shard.map(|shard| {
-                crate::git::shard_select(&names, shard)
+                crate::shard::shard_select(&names, shard)
                     .into_iter()
                     .collect()
             }),
+            names,
+        })
+    }
+
+    /// The shard a measurement with these options holds: `--shard K/N` and
+    /// every name `--only`, `--no-benches` and `--no-probes` select across
+    /// all shards.
+    pub(crate) fn shard_of(
+        &self,
+        loaded: &LoadedConfig,
+        options: &MeasureOptions,
+    ) -> Option<crate::results::ShardOf> {
+        let (index, count) = options.shard?;
+        let is_bench = |name: &str| loaded.config.bench.iter().any(|s| s.name == name);
+        let selected = self
+            .names
+            .iter()
+            .filter(|name| self.only.as_ref().is_none_or(|m| m.is_match(name)))
+            .filter(|name| {
+                if is_bench(name) {
+                    options.benches
+                } else {
+                    options.probes
+                }
+            })
+            .cloned()
+            .collect();
+        Some(crate::results::ShardOf {
+            index,
+            count,
+            selected,
         })
     }
 
@@ -196,6 +235,24 @@ impl Selection {
         self.only.as_ref().is_none_or(|m| m.is_match(name))
             && self.shard.as_ref().is_none_or(|s| s.contains(name))
     }
+}
+
+/// A results file to gate on: refused when it holds one shard of a set.
+pub(crate) fn read_complete_results(path: &Path) -> Result<Results, Error> {
+    let results = Results::read(path)?;
+    if let Some(shard) = &results.shard {
+        let missing: Vec<String> = (1..=shard.count)
+            .filter(|k| *k != shard.index)
+            .map(|k| format!("{k}/{}", shard.count))
+            .collect();
+        return Err(Error::PartialResults {
+            path: path.to_path_buf(),
+            index: shard.index,
+            count: shard.count,
+            missing: missing.join(", "),
+        });
+    }
+    Ok(results)
 }
 
 /// Measure the configured suites (and probes) in `working_dir`.
@@ -208,6 +265,7 @@ pub fn measure(
     let revision = crate::revision::current(working_dir);
     let mut results = Results::new(revision, crate::machine::current());
     let selection = Selection::new(loaded, options)?;
+    results.shard = selection.shard_of(loaded, options);
     let selected = |name: &str| selection.contains(name);
     let suites: Vec<_> = loaded
         .config
@@ -294,6 +352,20 @@ fn report_options(global: &Global) -> ReportOptions {
     .with_github_env()
 }
 
+/// Write `bytes` to stdout. A closed pipe (`perfguard ... | head`) is not an
+/// error: the reader has what it wanted. Any other failure (a full disk behind
+/// a redirect) is, naming stdout and the OS error.
+pub(crate) fn print(bytes: &[u8]) -> Result<(), Error> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Report {
+            path: "stdout".into(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Write a report to stdout (a broken pipe is not an error).
 fn to_stdout(
     format: Format,
@@ -304,7 +376,7 @@ fn to_stdout(
     let mut lock = stdout.lock();
     match report::render(format, comparison, options, &mut lock).and_then(|_| lock.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Report {
-            path: "-".into(),
+            path: "stdout".into(),
             source: e,
         }),
         _ => Ok(()),
@@ -319,7 +391,9 @@ pub fn emit(
     global: &Global,
 ) -> Result<(), Error> {
     let options = report_options(global);
-    if global.verbosity != Verbosity::Quiet || format != Format::Text {
+    if global.verbosity == Verbosity::Quiet && format == Format::Text {
+        print(format!("{}\n", report::verdict_line(comparison)).as_bytes())?;
+    } else {
         to_stdout(format, comparison, &options)?;
     }
     for target in reports {
@@ -345,9 +419,19 @@ pub fn emit(
 }
 
 pub(crate) fn exit_code(comparison: &Comparison) -> i32 {
-    match comparison.outcome {
+    match comparison.outcome() {
         Outcome::Pass => exit_codes::NO_REGRESSION,
         Outcome::Fail => exit_codes::REGRESSION,
+        Outcome::Undecided => {
+            for entry in comparison.undecided() {
+                eprintln!(
+                    "perfguard: error: probe {:?}: {}; make the endpoint's queries the same on every request (warm caches in the warm-up, fixed data) or raise [probes].repeat to see the pattern",
+                    entry.id,
+                    entry.rule()
+                );
+            }
+            exit_codes::COULD_NOT_DECIDE
+        }
     }
 }
 
@@ -368,7 +452,7 @@ pub fn run(global: &Global, options: RunOptions) -> Result<i32, Error> {
     drop(rev_checkout);
     drop(progress);
     if options.out.as_os_str() == "-" {
-        print!("{}", crate::results::to_pretty_json(&results));
+        print(crate::results::to_pretty_json(&results).as_bytes())?;
     } else {
         results.write(&options.out)?;
         if global.verbosity != Verbosity::Quiet {
@@ -414,7 +498,7 @@ pub fn show(global: &Global) -> Result<i32, Error> {
     let mut out = std::io::stdout().lock();
     match show::print(&set, &mut out) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Report {
-            path: "-".into(),
+            path: "stdout".into(),
             source: e,
         }),
         _ => Ok(exit_codes::NO_REGRESSION),

@@ -1,11 +1,10 @@
 //! The git layer (git2): where the repository is, what HEAD is, the merge-base
 //! with the base ref, baselines read from a commit's tree, `Perf-Accepted`
-//! trailers, temporary worktrees, and shard selection and merging.
+//! trailers and temporary worktrees.
 //!
 //! Every failure is a [`GitError`] whose message says what to run next.
 
 mod error;
-mod shard;
 mod trailers;
 mod tree;
 mod worktree;
@@ -15,8 +14,6 @@ use std::path::{Path, PathBuf};
 pub use git2::Oid;
 
 pub use error::GitError;
-pub use shard::{MergeError, ShardError, merge_results, parse_shard, shard_select};
-pub use trailers::{ACCEPT_TRAILER, apply_acceptances, parse_acceptance};
 pub use worktree::TempWorktree;
 
 use crate::results::Revision;
@@ -319,9 +316,7 @@ impl Repository {
 }
 
 /// The first 8 hex digits of a commit id, for messages.
-pub fn short_id(commit: &str) -> &str {
-    commit.get(..8).unwrap_or(commit)
-}
+pub use crate::revision::short_id;
 
 fn is_unborn(error: &git2::Error) -> bool {
     matches!(
@@ -350,3 +345,6 @@ fn fetch_target(repo: &git2::Repository, base_ref: &str) -> String {
     }
     format!("origin {base_ref}")
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,19 +1,13 @@
-//! Accepted regressions: `Perf-Accepted: <id-glob>: <reason>` trailers on the
-//! commits between the merge-base and HEAD turn matching regressions into
-//! `accepted`, keeping the audit trail (reason, commit, author) in git history.
+//! Reading `Perf-Accepted: <id-glob>: <reason>` trailers from the commits
+//! between the merge-base and HEAD (what they do to verdicts is
+//! [`crate::compare::accept`]).
 //!
 //! Trailers are read like `git interpret-trailers` does (libgit2's parser): from
-//! the last paragraph of the message, key matched case-insensitively. Globs use
-//! `globset` syntax, where `*` also crosses `/` (`core/*` matches
-//! `core/parse/large`).
-
-use globset::{Glob, GlobMatcher};
+//! the last paragraph of the message, key matched case-insensitively.
 
 use super::{GitError, Oid, Repository, short_id};
-use crate::comparison::{Acceptance, Comparison, Verdict};
-
-/// The trailer key.
-pub const ACCEPT_TRAILER: &str = "Perf-Accepted";
+use crate::compare::accept::compile;
+use crate::comparison::{ACCEPT_TRAILER, Acceptance};
 
 impl Repository {
     /// The `Perf-Accepted` trailers of every commit in `merge_base..HEAD`,
@@ -85,58 +79,4 @@ pub fn parse_acceptance(commit: &str, value: &str) -> Result<Acceptance, GitErro
         commit: commit.to_string(),
         author: String::new(),
     })
-}
-
-fn compile(pattern: &str) -> Result<GlobMatcher, globset::Error> {
-    Ok(Glob::new(pattern)?.compile_matcher())
-}
-
-/// Turn every `regressed` entry whose id matches an acceptance into
-/// `accepted`, recording the acceptance; when several match, the last in
-/// `acceptances` wins (the newest commit, as [`Repository::accepted_trailers`]
-/// lists oldest first).
-/// An acceptance that matches no regression adds a warning (a typo in the
-/// glob would otherwise go unnoticed). Recomputes counts and outcome.
-pub fn apply_acceptances(comparison: &mut Comparison, acceptances: &[Acceptance]) {
-    // Patterns were validated when parsed; one that does not compile here came
-    // from elsewhere and matches nothing, which the warning below reports.
-    let matchers: Vec<Option<GlobMatcher>> = acceptances
-        .iter()
-        .map(|a| compile(&a.pattern).ok())
-        .collect();
-    let mut used = vec![false; acceptances.len()];
-    for entry in &mut comparison.entries {
-        if entry.verdict != Verdict::Regressed {
-            continue;
-        }
-        let matching: Vec<usize> = (0..acceptances.len())
-            .filter(|&i| matchers[i].as_ref().is_some_and(|m| m.is_match(&entry.id)))
-            .collect();
-        for &i in &matching {
-            used[i] = true;
-        }
-        if let Some(&newest) = matching.last() {
-            let acceptance = &acceptances[newest];
-            entry.verdict = Verdict::Accepted;
-            entry.rule = format!(
-                "{}; accepted by `{ACCEPT_TRAILER}: {}` in commit {} by {}: {}",
-                entry.rule,
-                acceptance.pattern,
-                short_id(&acceptance.commit),
-                acceptance.author,
-                acceptance.reason
-            );
-            entry.accepted = Some(acceptance.clone());
-        }
-    }
-    for (acceptance, used) in acceptances.iter().zip(used) {
-        if !used {
-            comparison.warnings.push(format!(
-                "`{ACCEPT_TRAILER}: {}` in commit {} matched no regression (check the id glob)",
-                acceptance.pattern,
-                short_id(&acceptance.commit)
-            ));
-        }
-    }
-    comparison.finish();
 }

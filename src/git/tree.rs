@@ -76,6 +76,41 @@ impl Repository {
         Ok(files)
     }
 
+    /// The UTF-8 contents of the regular file `path` (relative to the root, or
+    /// absolute inside the working tree) in `commit`'s tree; `None` when it
+    /// does not exist there.
+    pub fn read_file_at(&self, commit: Oid, path: &Path) -> Result<Option<String>, GitError> {
+        let path = self.repo_relative(path)?;
+        let tree = self
+            .inner
+            .find_commit(commit)
+            .and_then(|c| c.tree())
+            .map_err(|source| self.failed(&format!("read the tree of commit {commit}"), source))?;
+        let entry = match tree.get_path(&path) {
+            Ok(entry) => entry,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(self.failed(
+                    &format!("look up {} at commit {commit}", path.display()),
+                    source,
+                ));
+            }
+        };
+        if entry.kind() != Some(git2::ObjectType::Blob) {
+            return Ok(None);
+        }
+        let blob = self
+            .inner
+            .find_blob(entry.id())
+            .map_err(|source| self.failed(&format!("read {}", path.display()), source))?;
+        String::from_utf8(blob.content().to_vec())
+            .map(Some)
+            .map_err(|_| GitError::NotUtf8 {
+                path,
+                commit: commit.to_string(),
+            })
+    }
+
     /// Files under `dir` that differ between `base` and HEAD's tree, or between
     /// `base` and the working tree (staged, unstaged and untracked-not-ignored
     /// changes), as sorted repository-relative paths. Added, deleted and

@@ -64,6 +64,8 @@ impl TempWorktree {
             .tempdir_in(parent_dir)
             .map_err(|e| create_error(parent_dir, format!("cannot create a directory: {e}")))?;
         let path = parent.path().join(short_id(&commit.to_string()));
+        // Ctrl-C removes it too (the handler cannot run this Drop).
+        crate::interrupt::register_worktree_dir(parent.path().to_path_buf());
         // From here on, Drop cleans up whatever `git worktree add` leaves behind.
         let worktree = TempWorktree {
             repo: own_repo,
@@ -107,6 +109,7 @@ impl TempWorktree {
     }
 
     /// The commit checked out.
+    #[cfg(test)]
     pub fn commit(&self) -> Oid {
         self.commit
     }
@@ -128,6 +131,7 @@ impl Drop for TempWorktree {
         }
         if let Some(parent) = self.parent.take() {
             let parent_path = parent.path().to_path_buf();
+            crate::interrupt::unregister_worktree_dir(&parent_path);
             if let Err(e) = parent.close() {
                 eprintln!(
                     "perfguard: warning: cannot remove temporary directory {}: {e}; remove it by hand",

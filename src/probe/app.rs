@@ -9,7 +9,6 @@ use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
@@ -21,25 +20,8 @@ use crate::config::App;
 /// Lines of the application's log shown when it fails.
 pub const LOG_TAIL_LINES: usize = 40;
 
-/// Process groups of running applications, so Ctrl-C can stop them.
-static RUNNING: Mutex<Vec<i32>> = Mutex::new(Vec::new());
-static HANDLER: Once = Once::new();
-
-fn install_interrupt_handler() {
-    HANDLER.call_once(|| {
-        let _ = ctrlc::set_handler(|| {
-            let groups: Vec<i32> = RUNNING.lock().map(|g| g.clone()).unwrap_or_default();
-            for group in groups {
-                stop_group(group);
-            }
-            eprintln!("perfguard: interrupted; the application was stopped");
-            std::process::exit(crate::exit_codes::COULD_NOT_DECIDE);
-        });
-    });
-}
-
 /// SIGTERM the group, wait up to 5 s for it to go, then SIGKILL.
-fn stop_group(group: i32) {
+pub(crate) fn stop_group(group: i32) {
     let pid = Pid::from_raw(group);
     if killpg(pid, Signal::SIGTERM).is_err() {
         return;
@@ -103,7 +85,6 @@ impl RunningApp {
         extra_env: &[(String, String)],
         database_url: &str,
     ) -> Result<RunningApp, ProbeError> {
-        install_interrupt_handler();
         let port = free_port().map_err(|e| ProbeError::Io {
             what: "pick a free port".into(),
             source: e,
@@ -151,9 +132,7 @@ impl RunningApp {
                 command: command_line.clone(),
                 source,
             })?;
-        if let Ok(mut groups) = RUNNING.lock() {
-            groups.push(child.id() as i32);
-        }
+        crate::interrupt::register_app_group(child.id() as i32);
         let mut running = RunningApp {
             child,
             port,
@@ -230,9 +209,7 @@ impl Drop for RunningApp {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if let Ok(mut groups) = RUNNING.lock() {
-            groups.retain(|g| *g != group);
-        }
+        crate::interrupt::unregister_app_group(group);
     }
 }
 

@@ -19,9 +19,10 @@ use sqlparser::ast::{
 use sqlparser::dialect::{Dialect, GenericDialect, MySqlDialect, PostgreSqlDialect};
 use sqlparser::parser::Parser;
 
-/// Version of the fingerprint algorithm, stored in every results and baseline file.
-/// Bump it whenever a change makes the same SQL produce a different strict fingerprint.
-pub const FINGERPRINT_VERSION: u32 = 1;
+/// Version of this algorithm (kept with the results model, which stores it in
+/// every file). Bump it whenever a change makes the same SQL produce a
+/// different strict fingerprint.
+pub use crate::results::FINGERPRINT_VERSION;
 
 /// Longest readable fingerprint, in characters; longer ones end in `…`.
 const READABLE_MAX_CHARS: usize = 160;

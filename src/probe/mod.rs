@@ -2,11 +2,11 @@
 //! SQL fingerprints that group the statements they see, and the runner that
 //! sends each probe's request and attributes statements to it.
 
-pub mod app;
-pub mod counting;
+pub(crate) mod app;
+pub(crate) mod counting;
 pub mod fingerprint;
 pub mod proxy;
-pub mod runner;
+pub(crate) mod runner;
 
 use std::time::Duration;
 

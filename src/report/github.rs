@@ -30,11 +30,11 @@ impl Reporter for GithubReporter {
                 escape_workflow_data(warning)
             )?;
         }
-        for entry in &comparison.entries {
-            let (command, title) = match entry.verdict {
+        for entry in comparison.entries() {
+            let (command, title) = match entry.verdict() {
                 Verdict::Regressed => ("error", "perfguard regression"),
                 Verdict::Inconclusive => ("warning", "perfguard inconclusive"),
-                Verdict::Missing => ("warning", "perfguard missing"),
+                Verdict::Missing => ("error", "perfguard missing"),
                 Verdict::Accepted => ("notice", "perfguard accepted regression"),
                 Verdict::Improved | Verdict::Unchanged | Verdict::New => continue,
             };
@@ -45,7 +45,7 @@ impl Reporter for GithubReporter {
                 escape_workflow_data(&entry_summary(entry))
             )?;
         }
-        writeln!(out, "{}", verdict_line(comparison))?;
+        writeln!(out, "{}", super::verdict_line(comparison))?;
         if let Some(path) = &self.step_summary {
             append(path, render_comment(comparison).as_bytes())?;
         }
@@ -56,29 +56,13 @@ impl Reporter for GithubReporter {
     }
 }
 
-/// `perfguard: fail (2 regressed, 1 improved, ...)`
-fn verdict_line(comparison: &Comparison) -> String {
-    let counts: Vec<String> = Verdict::ALL
-        .iter()
-        .map(|verdict| format!("{} {}", comparison.count(*verdict), verdict.as_str()))
-        .collect();
-    format!(
-        "perfguard: {} ({})",
-        outcome_word(comparison.outcome),
-        counts.join(", ")
-    )
-}
-
 fn outcome_word(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Pass => "pass",
-        Outcome::Fail => "fail",
-    }
+    outcome.as_str()
 }
 
 /// `verdict=fail`, `regressed=2`, ... and `counts={"accepted":0,...}`, one per line.
 fn step_outputs(comparison: &Comparison) -> String {
-    let mut text = format!("verdict={}\n", outcome_word(comparison.outcome));
+    let mut text = format!("verdict={}\n", outcome_word(comparison.outcome()));
     let mut counts = serde_json::Map::new();
     for verdict in Verdict::ALL {
         let count = comparison.count(verdict);

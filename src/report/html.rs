@@ -1,6 +1,7 @@
 //! A single self-contained HTML page: the verdict, a summary table, and per
 //! entry a plot drawn with plotters' SVG backend and inlined: for a benchmark a
-//! strip plot of baseline and current per-iteration samples with their medians,
+//! strip plot of baseline and current per-iteration samples with the location
+//! the change is computed from (their fastest sample),
 //! for a probe a bar chart of statements per fingerprint before and after.
 //! No script, no external resource; every name is escaped.
 
@@ -38,14 +39,14 @@ impl Reporter for HtmlReporter {
         let mut page = String::new();
         head(&mut page, comparison);
         summary_table(&mut page, comparison);
-        for entry in comparison.entries.iter().take(MAX_PLOTS) {
+        for entry in comparison.entries().iter().take(MAX_PLOTS) {
             entry_section(&mut page, entry)?;
         }
-        if comparison.entries.len() > MAX_PLOTS {
+        if comparison.entries().len() > MAX_PLOTS {
             let _ = writeln!(
                 page,
                 "<p>{} more entries are listed in the table above without a plot.</p>",
-                comparison.entries.len() - MAX_PLOTS
+                comparison.entries().len() - MAX_PLOTS
             );
         }
         page.push_str("</body>\n</html>\n");
@@ -54,20 +55,17 @@ impl Reporter for HtmlReporter {
 }
 
 fn head(page: &mut String, comparison: &Comparison) {
-    let word = match comparison.outcome {
-        Outcome::Fail => "fail",
-        Outcome::Pass => "pass",
-    };
+    let word = comparison.outcome().as_str();
     let _ = writeln!(
         page,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n\
          <title>perfguard: {word}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
          <h1 class=\"{}\">perfguard: {word}</h1>",
-        if word == "fail" {
-            "regressed"
-        } else {
-            "improved"
+        match comparison.outcome() {
+            Outcome::Fail => "regressed",
+            Outcome::Undecided => "inconclusive",
+            Outcome::Pass => "improved",
         }
     );
     let counts: Vec<String> = Verdict::ALL
@@ -125,14 +123,14 @@ fn summary_table(page: &mut String, comparison: &Comparison) {
         "<table>\n<tr><th>benchmark / probe</th><th>baseline</th><th>current</th>\
          <th>change</th><th>verdict</th></tr>\n",
     );
-    for entry in &comparison.entries {
+    for entry in comparison.entries() {
         let (baseline, current, change) = cells(entry);
         let _ = writeln!(
             page,
             "<tr><td>{}</td><td class=\"num\">{baseline}</td><td class=\"num\">{current}</td>\
              <td class=\"num\">{change}</td><td class=\"{1}\">{1}</td></tr>",
             escape_html(&entry.id),
-            entry.verdict.as_str()
+            entry.verdict().as_str()
         );
     }
     page.push_str("</table>\n");
@@ -140,13 +138,13 @@ fn summary_table(page: &mut String, comparison: &Comparison) {
 
 /// Baseline, current and change cells, already safe for HTML.
 fn cells(entry: &Entry) -> (String, String, String) {
-    if let Some(bench) = &entry.bench {
+    if let Some(bench) = entry.bench() {
         (
             format_duration_ns(bench.baseline_ns),
             format_duration_ns(bench.current_ns),
             format_change(bench.ratio, bench.ratio_low, bench.ratio_high),
         )
-    } else if let Some(probe) = &entry.probe {
+    } else if let Some(probe) = entry.probe() {
         (
             format!("{} statements", format_count(probe.baseline_total)),
             format!("{} statements", format_count(probe.current_total)),
@@ -162,10 +160,10 @@ fn entry_section(page: &mut String, entry: &Entry) -> io::Result<()> {
         page,
         "<section>\n<h2>{} <span class=\"{1}\">{1}</span></h2>\n<p>{2}</p>",
         escape_html(&entry.id),
-        entry.verdict.as_str(),
-        escape_html(&entry.rule)
+        entry.verdict().as_str(),
+        escape_html(&entry.rule())
     );
-    if let Some(acceptance) = &entry.accepted {
+    if let Some(acceptance) = entry.accepted() {
         let _ = writeln!(
             page,
             "<p class=\"accepted\">Accepted in <code>{}</code> by {}: {}</p>",
@@ -174,7 +172,7 @@ fn entry_section(page: &mut String, entry: &Entry) -> io::Result<()> {
             escape_html(&acceptance.reason)
         );
     }
-    if let Some(bench) = &entry.bench {
+    if let Some(bench) = entry.bench() {
         let _ = writeln!(
             page,
             "<p>baseline {} → current {}, change {} ({:.0}% interval, {} baseline and {} current runs)</p>",
@@ -191,7 +189,7 @@ fn entry_section(page: &mut String, entry: &Entry) -> io::Result<()> {
             page.push_str(&strip_plot(bench).map_err(plot_error)?);
         }
     }
-    if let Some(probe) = &entry.probe {
+    if let Some(probe) = entry.probe() {
         let _ = writeln!(
             page,
             "<p><code>{}</code>: statements {} → {}</p>",
@@ -239,7 +237,8 @@ fn jitter(index: usize) -> f64 {
 }
 
 /// Baseline samples in the upper band, current samples in the lower band, each
-/// band with a vertical line at the median the model reports.
+/// band with a vertical line at the location the model reports (the fastest
+/// sample, or its geometric mean over runs), labelled as such.
 fn strip_plot(bench: &BenchChange) -> PlotResult<String> {
     let all = bench
         .baseline_samples_ns
@@ -272,10 +271,11 @@ fn strip_plot(bench: &BenchChange) -> PlotResult<String> {
             .label_style(("sans-serif", 14))
             .axis_desc_style(("sans-serif", 14))
             .draw()?;
-        for (samples, median, center, color, label) in [
+        for (samples, location, runs, center, color, label) in [
             (
                 &bench.baseline_samples_ns,
                 bench.baseline_ns,
+                bench.baseline_runs,
                 1.5,
                 BASELINE_COLOR,
                 "baseline",
@@ -283,6 +283,7 @@ fn strip_plot(bench: &BenchChange) -> PlotResult<String> {
             (
                 &bench.current_samples_ns,
                 bench.current_ns,
+                bench.current_runs,
                 0.5,
                 CURRENT_COLOR,
                 "current",
@@ -296,10 +297,14 @@ fn strip_plot(bench: &BenchChange) -> PlotResult<String> {
                         color.mix(0.55).filled(),
                     )
                 }))?
-                .label(format!("{label} (median {})", format_duration_ns(median)))
+                .label(format!(
+                    "{label} ({}: {})",
+                    BenchChange::location_label(runs),
+                    format_duration_ns(location)
+                ))
                 .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
             chart.draw_series(std::iter::once(PathElement::new(
-                vec![(median, center - 0.45), (median, center + 0.45)],
+                vec![(location, center - 0.45), (location, center + 0.45)],
                 color.stroke_width(3),
             )))?;
         }

@@ -105,14 +105,14 @@ pub fn verdict_symbol(verdict: crate::comparison::Verdict) -> &'static str {
 /// One plain-text line (not escaped) with the verdict, the numbers and the rule:
 /// `regressed: 1.00 µs -> 1.20 µs, change +20.0% [+15.0%, +25.0%] (rule)`.
 pub fn entry_summary(entry: &crate::comparison::Entry) -> String {
-    let numbers = if let Some(bench) = &entry.bench {
+    let numbers = if let Some(bench) = entry.bench() {
         format!(
             "{} -> {}, change {}",
             format_duration_ns(bench.baseline_ns),
             format_duration_ns(bench.current_ns),
             format_change(bench.ratio, bench.ratio_low, bench.ratio_high)
         )
-    } else if let Some(probe) = &entry.probe {
+    } else if let Some(probe) = entry.probe() {
         let mut text = format!(
             "{}: statements {} -> {}",
             probe.endpoint,
@@ -134,9 +134,9 @@ pub fn entry_summary(entry: &crate::comparison::Entry) -> String {
         String::new()
     };
     if numbers.is_empty() {
-        format!("{}: {}", entry.verdict.as_str(), entry.rule)
+        format!("{}: {}", entry.verdict().as_str(), entry.rule())
     } else {
-        format!("{}: {numbers} ({})", entry.verdict.as_str(), entry.rule)
+        format!("{}: {numbers} ({})", entry.verdict().as_str(), entry.rule())
     }
 }
 

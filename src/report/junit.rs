@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use super::Reporter;
 use super::escape::escape_xml;
 use super::human::{entry_summary, short_sha};
-use crate::comparison::{Comparison, Entry, Verdict};
+use crate::comparison::{Comparison, Entry, Outcome, Verdict};
 
 /// Renders JUnit XML.
 pub struct JunitReporter;
@@ -22,39 +22,35 @@ impl Reporter for JunitReporter {
 fn render_junit(comparison: &Comparison) -> String {
     // Suites in order of first appearance, so the output follows the model's order.
     let mut suites: Vec<(&str, Vec<&Entry>)> = Vec::new();
-    for entry in &comparison.entries {
-        match suites.iter_mut().find(|(suite, _)| *suite == entry.suite) {
+    for entry in comparison.entries() {
+        match suites.iter_mut().find(|(suite, _)| *suite == entry.suite()) {
             Some((_, entries)) => entries.push(entry),
-            None => suites.push((&entry.suite, vec![entry])),
+            None => suites.push((entry.suite(), vec![entry])),
         }
     }
-    let failures = |entries: &[&Entry]| {
+    let count = |entries: &[&Entry], kind: Outcome| {
         entries
             .iter()
-            .filter(|entry| entry.verdict == Verdict::Regressed)
+            .filter(|entry| case_outcome(entry) == Some(kind))
             .count()
     };
-    let skipped = |entries: &[&Entry]| {
-        entries
-            .iter()
-            .filter(|entry| entry.verdict == Verdict::Missing)
-            .count()
-    };
+    let all: Vec<&Entry> = comparison.entries().iter().collect();
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         xml,
-        "<testsuites name=\"perfguard\" tests=\"{}\" failures=\"{}\" errors=\"0\">",
-        comparison.entries.len(),
-        comparison.count(Verdict::Regressed),
+        "<testsuites name=\"perfguard\" tests=\"{}\" failures=\"{}\" errors=\"{}\">",
+        all.len(),
+        count(&all, Outcome::Fail),
+        count(&all, Outcome::Undecided),
     );
     for (suite, entries) in &suites {
         let _ = writeln!(
             xml,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\">",
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\">",
             escape_xml(suite),
             entries.len(),
-            failures(entries),
-            skipped(entries),
+            count(entries, Outcome::Fail),
+            count(entries, Outcome::Undecided),
         );
         if let Some(commit) = comparison.current.revision.commit.as_deref() {
             let _ = writeln!(
@@ -72,28 +68,41 @@ fn render_junit(comparison: &Comparison) -> String {
     xml
 }
 
+/// A test case fails when its entry fails the gate (regressed, missing) and
+/// is an error when no verdict could be reached (a probe whose counts
+/// differed between repeats).
+fn case_outcome(entry: &Entry) -> Option<Outcome> {
+    match entry.verdict() {
+        Verdict::Regressed | Verdict::Missing => Some(Outcome::Fail),
+        Verdict::Inconclusive if entry.probe().is_some() => Some(Outcome::Undecided),
+        _ => None,
+    }
+}
+
 fn testcase(xml: &mut String, entry: &Entry) {
     let _ = write!(
         xml,
         "    <testcase name=\"{}\" classname=\"{}\"",
         escape_xml(&entry.id),
-        escape_xml(&entry.suite)
+        escape_xml(entry.suite())
     );
     let summary = entry_summary(entry);
-    match entry.verdict {
-        Verdict::Regressed => {
+    match case_outcome(entry) {
+        Some(Outcome::Fail) => {
             let _ = writeln!(
                 xml,
-                ">\n      <failure message=\"{}\" type=\"regressed\">{}</failure>\n    </testcase>",
+                ">\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
                 escape_xml(&summary),
+                entry.verdict().as_str(),
                 escape_xml(&details(entry))
             );
         }
-        Verdict::Missing => {
+        Some(Outcome::Undecided) => {
             let _ = writeln!(
                 xml,
-                ">\n      <skipped message=\"{}\"/>\n    </testcase>",
-                escape_xml(&summary)
+                ">\n      <error message=\"{}\" type=\"undecided\">{}</error>\n    </testcase>",
+                escape_xml(&summary),
+                escape_xml(&details(entry))
             );
         }
         _ => {
@@ -109,7 +118,7 @@ fn testcase(xml: &mut String, entry: &Entry) {
 /// The summary plus the acceptance, when there is one.
 fn details(entry: &Entry) -> String {
     let mut text = entry_summary(entry);
-    if let Some(acceptance) = &entry.accepted {
+    if let Some(acceptance) = entry.accepted() {
         let _ = write!(
             text,
             "\naccepted by {} in {}: {}",

@@ -35,15 +35,15 @@ const MAX_FINGERPRINTS_PER_PROBE: usize = 10;
 /// The order and titles of the sections; `true` folds the section in `<details>`.
 const SECTIONS: [(Verdict, &str, bool); 7] = [
     (Verdict::Regressed, "Regressions", false),
-    (Verdict::Improved, "Improvements", false),
-    (Verdict::Accepted, "Accepted regressions", false),
-    (Verdict::Inconclusive, "Inconclusive", false),
-    (Verdict::New, "New (no baseline yet)", false),
     (
         Verdict::Missing,
-        "Missing (in the baseline, not measured now)",
+        "Missing (in the baseline, not measured now: fails the gate)",
         false,
     ),
+    (Verdict::Accepted, "Accepted", false),
+    (Verdict::Improved, "Improvements", false),
+    (Verdict::Inconclusive, "Inconclusive", false),
+    (Verdict::New, "New (no baseline yet)", false),
     (Verdict::Unchanged, "Unchanged", true),
 ];
 
@@ -130,8 +130,9 @@ pub(super) fn render_comment(comparison: &Comparison) -> String {
 fn head(comparison: &Comparison) -> String {
     let mut text = String::new();
     let _ = writeln!(text, "{COMMENT_MARKER}");
-    let (symbol, word) = match comparison.outcome {
+    let (symbol, word) = match comparison.outcome() {
         Outcome::Fail => ("❌", "fail"),
+        Outcome::Undecided => ("⚠️", "undecided"),
         Outcome::Pass => ("✅", "pass"),
     };
     let counts: Vec<String> = Verdict::ALL
@@ -143,6 +144,24 @@ fn head(comparison: &Comparison) -> String {
         "### {symbol} perfguard: {word} — {}\n",
         counts.join(" · ")
     );
+    let inconclusive: Vec<String> = comparison
+        .inconclusive_timings()
+        .filter_map(|entry| {
+            let bench = entry.bench()?;
+            Some(format!(
+                "{} {}",
+                markdown_code_span(&clip_chars(&entry.id, MAX_NAME_CHARS), false),
+                format_change(bench.ratio, bench.ratio_low, bench.ratio_high)
+            ))
+        })
+        .collect();
+    if !inconclusive.is_empty() {
+        let _ = writeln!(
+            text,
+            "❔ **Inconclusive** (they pass, but the noise could not settle them): {}\n",
+            inconclusive.join(", ")
+        );
+    }
     let _ = writeln!(
         text,
         "Compared {} with the baseline {}{}.\n",
@@ -207,9 +226,9 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
         .iter()
         .filter_map(|(verdict, title, folded)| {
             let entries: Vec<&Entry> = comparison
-                .entries
+                .entries()
                 .iter()
-                .filter(|entry| entry.verdict == *verdict)
+                .filter(|entry| entry.verdict() == *verdict)
                 .collect();
             if entries.is_empty() {
                 return None;
@@ -225,12 +244,12 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
             };
             let benches: Vec<String> = entries
                 .iter()
-                .filter(|entry| entry.kind == EntryKind::Bench)
+                .filter(|entry| entry.kind() == EntryKind::Bench)
                 .map(|entry| bench_row(entry))
                 .collect();
             let probes: Vec<String> = entries
                 .iter()
-                .filter(|entry| entry.kind == EntryKind::Probe)
+                .filter(|entry| entry.kind() == EntryKind::Probe)
                 .map(|entry| probe_row(entry))
                 .collect();
             let mut tables = Vec::new();
@@ -262,7 +281,7 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
 
 fn bench_row(entry: &Entry) -> String {
     let name = escape_markdown(&clip_chars(&entry.id, MAX_NAME_CHARS));
-    let (baseline, current, change) = match &entry.bench {
+    let (baseline, current, change) = match entry.bench() {
         Some(bench) => (
             format_duration_ns(bench.baseline_ns),
             format_duration_ns(bench.current_ns),
@@ -274,8 +293,8 @@ fn bench_row(entry: &Entry) -> String {
         ),
         None => ("-".to_owned(), "-".to_owned(), "-".to_owned()),
     };
-    let mut decided_by = escape_markdown(&clip_chars(&entry.rule, MAX_WARNING_CHARS));
-    if let Some(true) = entry.bench.as_ref().and_then(|bench| bench.confirmed) {
+    let mut decided_by = escape_markdown(&clip_chars(&entry.rule(), MAX_WARNING_CHARS));
+    if let Some(true) = entry.bench().and_then(|bench| bench.confirmed) {
         decided_by.push_str("; confirmed by a paired run");
     }
     push_acceptance(entry, &mut decided_by);
@@ -284,9 +303,9 @@ fn bench_row(entry: &Entry) -> String {
 
 fn probe_row(entry: &Entry) -> String {
     let name = escape_markdown(&clip_chars(&entry.id, MAX_NAME_CHARS));
-    let mut decided_by = escape_markdown(&clip_chars(&entry.rule, MAX_WARNING_CHARS));
+    let mut decided_by = escape_markdown(&clip_chars(&entry.rule(), MAX_WARNING_CHARS));
     push_acceptance(entry, &mut decided_by);
-    let Some(probe) = &entry.probe else {
+    let Some(probe) = entry.probe() else {
         return format!("| {name} | - | - | - | {decided_by} |\n");
     };
     let endpoint = markdown_code_span(&clip_chars(&probe.endpoint, MAX_NAME_CHARS), true);
@@ -349,7 +368,7 @@ fn fingerprint_cell(probe: &ProbeChange) -> String {
 }
 
 fn push_acceptance(entry: &Entry, decided_by: &mut String) {
-    if let Some(acceptance) = &entry.accepted {
+    if let Some(acceptance) = entry.accepted() {
         let commit = short_sha(&acceptance.commit).unwrap_or_else(|| "?".to_owned());
         let _ = write!(
             decided_by,

@@ -30,6 +30,20 @@ pub use junit::JunitReporter;
 pub use markdown::{COMMENT_LIMIT_BYTES, COMMENT_MARKER, MarkdownReporter};
 pub use terminal::TerminalReporter;
 
+/// The one-line verdict: `perfguard: fail (2 regressed, 1 improved, ...)`,
+/// every verdict counted (what `-q` prints).
+pub fn verdict_line(comparison: &Comparison) -> String {
+    let counts: Vec<String> = crate::comparison::Verdict::ALL
+        .iter()
+        .map(|verdict| format!("{} {}", comparison.count(*verdict), verdict.as_str()))
+        .collect();
+    format!(
+        "perfguard: {} ({})",
+        comparison.outcome().as_str(),
+        counts.join(", ")
+    )
+}
+
 /// An output format, as named on the command line (`--format`, `--report FORMAT=PATH`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Format {

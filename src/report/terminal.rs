@@ -34,7 +34,7 @@ impl Reporter for TerminalReporter {
         if !comparison.warnings.is_empty() {
             writeln!(out)?;
         }
-        if !comparison.entries.is_empty() {
+        if !comparison.entries().is_empty() {
             // comfy-table pads the last column; trailing blanks only clutter logs.
             for line in self.table(comparison).lines() {
                 writeln!(out, "{}", line.trim_end())?;
@@ -57,8 +57,9 @@ impl Reporter for TerminalReporter {
         if !notes.is_empty() {
             writeln!(out)?;
         }
-        let (outcome_style, word) = match comparison.outcome {
+        let (outcome_style, word) = match comparison.outcome() {
             Outcome::Fail => (self.bold(AnsiColor::Red), "fail"),
+            Outcome::Undecided => (self.bold(AnsiColor::Yellow), "undecided"),
             Outcome::Pass => (self.bold(AnsiColor::Green), "pass"),
         };
         let counts: Vec<String> = Verdict::ALL
@@ -102,7 +103,7 @@ impl TerminalReporter {
         } else {
             table.force_no_tty();
         }
-        for entry in &comparison.entries {
+        for entry in comparison.entries() {
             add_entry(&mut table, entry);
         }
         for index in 1..=3 {
@@ -133,10 +134,10 @@ fn colored(text: String, color: Option<Color>) -> Cell {
 }
 
 fn add_entry(table: &mut Table, entry: &Entry) {
-    let color = verdict_color(entry.verdict);
-    let verdict = colored(entry.verdict.as_str().to_owned(), color);
+    let color = verdict_color(entry.verdict());
+    let verdict = colored(entry.verdict().as_str().to_owned(), color);
     let name = sanitize_terminal(&entry.id);
-    if let Some(probe) = &entry.probe {
+    if let Some(probe) = entry.probe() {
         let change = match (probe.baseline_total, probe.current_total) {
             (Some(before), Some(after)) => format_count_change(before, after),
             _ => "-".to_owned(),
@@ -163,7 +164,7 @@ fn add_entry(table: &mut Table, entry: &Entry) {
             ]);
         }
     } else {
-        let (baseline, current, change) = match &entry.bench {
+        let (baseline, current, change) = match entry.bench() {
             Some(bench) => (
                 format_duration_ns(bench.baseline_ns),
                 format_duration_ns(bench.current_ns),
@@ -185,15 +186,15 @@ fn add_entry(table: &mut Table, entry: &Entry) {
 /// budget, the acceptance.
 fn notes(comparison: &Comparison) -> Vec<(Verdict, &str, String)> {
     let mut notes = Vec::new();
-    for entry in &comparison.entries {
-        if matches!(entry.verdict, Verdict::Unchanged | Verdict::Improved) {
+    for entry in comparison.entries() {
+        if matches!(entry.verdict(), Verdict::Unchanged | Verdict::Improved) {
             continue;
         }
-        let mut note = sanitize_terminal(&entry.rule);
-        if let Some(max_queries) = entry.probe.as_ref().and_then(|probe| probe.max_queries) {
+        let mut note = sanitize_terminal(&entry.rule());
+        if let Some(max_queries) = entry.probe().and_then(|probe| probe.max_queries) {
             note.push_str(&format!(" (budget {max_queries} statements)"));
         }
-        if let Some(acceptance) = &entry.accepted {
+        if let Some(acceptance) = entry.accepted() {
             note.push_str(&format!(
                 "; accepted in {} by {}: {}",
                 short_sha(&acceptance.commit).unwrap_or_default(),
@@ -201,7 +202,7 @@ fn notes(comparison: &Comparison) -> Vec<(Verdict, &str, String)> {
                 sanitize_terminal(&acceptance.reason)
             ));
         }
-        notes.push((entry.verdict, entry.id.as_str(), note));
+        notes.push((entry.verdict(), entry.id.as_str(), note));
     }
     notes
 }

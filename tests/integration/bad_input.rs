@@ -195,15 +195,19 @@ fn negative_time_is_rejected() {
 }
 
 #[test]
-fn renamed_benchmark_is_missing_and_new_but_not_a_regression() {
+/// A renamed benchmark is one `missing` (which fails: the baseline holds
+/// evidence this run did not produce) and one `new`; a `Perf-Accepted`
+/// trailer accepts the missing one (`gate_git`).
+fn renamed_benchmark_is_missing_and_new_and_missing_fails_the_gate() {
     let project = recorded();
     let renamed = project
         .read("results.json")
         .replace("checksum/large", "checksum/huge");
     project.write("results.json", &renamed);
     let output = project.run(&["compare", "baselines", "results.json", "--format", "json"]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
     let comparison: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(comparison["outcome"], "fail");
     let verdict = |id: &str| {
         comparison["entries"]
             .as_array()

@@ -437,6 +437,24 @@ fn shards_merged_hold_the_ids_of_an_unsharded_run_and_gate_like_it() {
     ]);
     assert_exit_2(&refused, &["shards must all run on the same commit"]);
     assert!(!out_dir.path().join("bad.json").exists());
+
+    // A lost shard is not a pass: neither merged nor gated alone.
+    let incomplete = repo.run(&["merge", &file("1.json"), "--out", &file("bad.json")]);
+    assert_exit_2(&incomplete, &["shard 2/2 of the set is missing"]);
+    assert!(!out_dir.path().join("bad.json").exists());
+    let one_shard = repo.run(&["check", "--results", &file("1.json")]);
+    assert_exit_2(
+        &one_shard,
+        &[
+            "holds only shard 1/2",
+            "shards 2/2 are not in it",
+            "perfguard merge",
+        ],
+    );
+    let shard = &read("1.json")["shard"];
+    assert_eq!(shard["index"], 1);
+    assert_eq!(shard["count"], 2);
+    assert_eq!(shard["selected"], serde_json::json!(["small", "big"]));
 }
 
 #[test]
@@ -709,5 +727,119 @@ fn paired_runs_measure_an_unsettled_benchmark_again_and_only_it() {
     assert_exit_2(
         &output,
         &["--max-rounds 3 is fewer than --rounds 4", "at least 4"],
+    );
+}
+
+#[test]
+fn a_pull_request_that_raises_its_own_threshold_still_fails() {
+    let _machine = timing_lock();
+    let repo = Repo::workload("loosened");
+    repo.record();
+    repo.commit("Record the baselines");
+    repo.git(&["checkout", "--quiet", "-b", "slower"]);
+    repo.set_work_percent(200);
+    let config = repo.project.read("perfguard.toml");
+    repo.project.write(
+        "perfguard.toml",
+        &config.replace(r#"threshold = "20%""#, r#"threshold = "500%""#),
+    );
+    repo.commit("Double the work and raise the threshold");
+
+    let output = repo.run(&["check", "--rounds", "3", "--format", "json"]);
+    assert_code(&output, 1);
+    let comparison = json(&output);
+    let first_warning = comparison["warnings"][0].as_str().unwrap();
+    assert_eq!(
+        first_warning,
+        "perfguard.toml changes `[gate].threshold` from 20% to 500%: the merge-base's 20% applies (a branch may tighten its own check, never loosen it)"
+    );
+    let large = entry(&comparison, "checksum/large");
+    assert_eq!(large["verdict"], "regressed", "{large:#}");
+    assert_eq!(large["bench"]["threshold"], 0.2, "{large:#}");
+}
+
+/// Two suites replayed from the captured criterion tree; `big` measures
+/// `checksum/large`, `small` measures `checksum/small`.
+fn two_suites() -> Repo {
+    Repo::replaying_with(
+        "[gate]\nbase_ref = \"main\"\n\n\
+         [[bench]]\nname = \"small\"\ncommand = \"sh fake-bench.sh checksum_small\"\n\n\
+         [[bench]]\nname = \"big\"\ncommand = \"sh fake-bench.sh checksum\"\n",
+    )
+}
+
+#[test]
+fn a_suite_the_branch_deletes_or_narrows_is_still_measured_with_the_base_command() {
+    let repo = two_suites();
+    repo.record();
+    repo.commit("Record the baselines");
+    repo.git(&["checkout", "--quiet", "-b", "narrow"]);
+    repo.project.write(
+        "perfguard.toml",
+        "[gate]\nbase_ref = \"main\"\n\n\
+         [[bench]]\nname = \"small\"\ncommand = \"sh fake-bench.sh checksum_small --narrowed\"\n",
+    );
+    repo.commit("Measure less");
+
+    let output = repo.run(&["check", "--format", "json"]);
+    assert_code(&output, 0);
+    let comparison = json(&output);
+    let warnings: Vec<&str> = comparison["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert!(
+        warnings[0].starts_with(
+            "perfguard.toml changes `[[bench]] \"small\"`.command from `sh fake-bench.sh checksum_small` to `sh fake-bench.sh checksum_small --narrowed`: the merge-base's"
+        ),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings[1].starts_with("perfguard.toml removes `[[bench]] \"big\"`: it is still measured"),
+        "{warnings:#?}"
+    );
+    assert_eq!(entry(&comparison, "checksum/large")["verdict"], "unchanged");
+    assert_eq!(entry(&comparison, "checksum/small")["verdict"], "unchanged");
+}
+
+#[test]
+fn a_benchmark_the_branch_stops_measuring_fails_until_a_trailer_accepts_it() {
+    // One suite replaying the whole tree: checksum/large and checksum/small.
+    let repo = Repo::replaying();
+    repo.record();
+    repo.commit("Record the baselines");
+    repo.git(&["checkout", "--quiet", "-b", "drop-large"]);
+    // The suite no longer has checksum/large.
+    repo.project.write(
+        "fake-bench.sh",
+        "mkdir -p \"$CRITERION_HOME/checksum_small\"\n\
+         cp -r \"$PERFGUARD_TEST_TREE/checksum_small\"/. \"$CRITERION_HOME/checksum_small\"/\n",
+    );
+    repo.commit("Drop the large checksum");
+
+    let output = repo.run(&["check", "--format", "json"]);
+    let comparison = json(&output);
+    assert_code(&output, 1);
+    assert_eq!(comparison["outcome"], "fail");
+    let large = entry(&comparison, "checksum/large");
+    assert_eq!(large["verdict"], "missing", "{large:#}");
+    assert!(
+        large["rule"].as_str().unwrap().contains("Perf-Accepted"),
+        "{large:#}"
+    );
+
+    repo.commit(
+        "Stop measuring the large checksum\n\nPerf-Accepted: checksum/large: the large input is no longer supported",
+    );
+    let output = repo.run(&["check", "--format", "json"]);
+    assert_code(&output, 0);
+    let comparison = json(&output);
+    let large = entry(&comparison, "checksum/large");
+    assert_eq!(large["verdict"], "accepted", "{large:#}");
+    assert_eq!(
+        large["accepted"]["reason"],
+        "the large input is no longer supported"
     );
 }

@@ -2,16 +2,17 @@
 //! executable, with helpers in `util.rs`.
 
 mod bad_input;
+mod cli;
 mod db;
 mod gate;
 mod gate_git;
-mod git;
 mod init;
 mod probes;
 mod proxy;
 mod quality;
 mod reader;
 mod report;
+mod shard;
 mod shop_fixture;
 mod shop_incident;
 mod util;

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use perfguard::comparison::{
-    Acceptance, BenchChange, Comparison, Entry, EntryKind, FingerprintDiff, Outcome, ProbeChange,
-    Side, TimingMode, Verdict,
+    Acceptance, BenchChange, Comparison, Entry, FingerprintDiff, ProbeChange, Reason, Side,
+    Subject, TimingMode, Verdict,
 };
 use perfguard::report::{
     COMMENT_LIMIT_BYTES, COMMENT_MARKER, Format, ReportOptions, render_to_string,
@@ -43,33 +43,48 @@ fn samples(center_ns: f64, count: usize) -> Vec<f64> {
         .collect()
 }
 
+/// A reason in given words: the reporters render whatever words the model holds.
+fn described(verdict: Verdict, text: &str) -> Reason {
+    Reason::Described {
+        verdict,
+        text: text.to_owned(),
+        accepted: None,
+    }
+}
+
 fn bench(id: &str, verdict: Verdict, baseline_ns: f64, ratio: f64, rule: &str) -> Entry {
     Entry {
         id: id.to_owned(),
-        kind: EntryKind::Bench,
-        suite: id.split('/').next().unwrap_or("core").to_owned(),
-        verdict,
-        rule: rule.to_owned(),
-        bench: Some(BenchChange {
-            mode: TimingMode::Stored,
-            baseline_ns,
-            current_ns: baseline_ns * ratio,
-            ratio,
-            ratio_low: ratio - 0.03,
-            ratio_high: ratio + 0.03,
-            confidence: 0.95,
-            p_value: 0.001,
-            p_adjusted: 0.004,
-            threshold: 0.05,
-            baseline_runs: 3,
-            current_runs: 3,
-            baseline_samples_ns: samples(baseline_ns, 20),
-            current_samples_ns: samples(baseline_ns * ratio, 20),
-            confirmed: None,
-        }),
-        probe: None,
-        accepted: None,
+        reason: described(verdict, rule),
+        subject: Subject::Bench {
+            suite: id.split('/').next().unwrap_or("core").to_owned(),
+            change: Some(BenchChange {
+                mode: TimingMode::Stored,
+                baseline_ns,
+                current_ns: baseline_ns * ratio,
+                ratio,
+                ratio_low: ratio - 0.03,
+                ratio_high: ratio + 0.03,
+                confidence: 0.95,
+                p_value: 0.001,
+                p_adjusted: 0.004,
+                threshold: 0.05,
+                baseline_runs: 3,
+                current_runs: 3,
+                baseline_samples_ns: samples(baseline_ns, 20),
+                current_samples_ns: samples(baseline_ns * ratio, 20),
+                confirmed: None,
+            }),
+        },
     }
+}
+
+/// The entry without its timing change (as `new` and `missing` benchmarks are).
+fn without_change(mut entry: Entry) -> Entry {
+    if let Subject::Bench { change, .. } = &mut entry.subject {
+        *change = None;
+    }
+    entry
 }
 
 fn diff(readable: &str, before: u64, after: u64) -> FingerprintDiff {
@@ -90,18 +105,15 @@ fn probe(id: &str, verdict: Verdict, endpoint: &str, fingerprints: Vec<Fingerpri
         .filter(|d| d.before != d.after)
         .cloned()
         .collect();
+    let rule = if changed.is_empty() {
+        "statement counts are equal".to_owned()
+    } else {
+        format!("statements grew from {before} to {after}")
+    };
     Entry {
         id: id.to_owned(),
-        kind: EntryKind::Probe,
-        suite: "probes".to_owned(),
-        verdict,
-        rule: if changed.is_empty() {
-            "statement counts are equal".to_owned()
-        } else {
-            format!("statements grew from {before} to {after}")
-        },
-        bench: None,
-        probe: Some(ProbeChange {
+        reason: described(verdict, &rule),
+        subject: Subject::Probe(ProbeChange {
             endpoint: endpoint.to_owned(),
             baseline_total: Some(before),
             current_total: Some(after),
@@ -113,7 +125,6 @@ fn probe(id: &str, verdict: Verdict, endpoint: &str, fingerprints: Vec<Fingerpri
             excluded_after: 0,
             fingerprints,
         }),
-        accepted: None,
     }
 }
 
@@ -126,30 +137,35 @@ fn mixed_comparison() -> Comparison {
         1.2,
         "+20.0% is above the 5% threshold (p = 0.004)",
     );
-    accepted.accepted = Some(Acceptance {
-        pattern: "core/serialize".to_owned(),
-        reason: "new field doubles the payload".to_owned(),
-        commit: "fedcba9876543210fedcba9876543210fedcba98".to_owned(),
-        author: "Dev Eloper".to_owned(),
-    });
-    let mut new = bench("core/new_parser", Verdict::New, 1_000.0, 1.0, "no baseline");
-    new.bench = None;
-    let mut missing = bench(
+    accepted.reason = Reason::Described {
+        verdict: Verdict::Accepted,
+        text: "+20.0% is above the 5% threshold (p = 0.004)".to_owned(),
+        accepted: Some(Acceptance {
+            pattern: "core/serialize".to_owned(),
+            reason: "new field doubles the payload".to_owned(),
+            commit: "fedcba9876543210fedcba9876543210fedcba98".to_owned(),
+            author: "Dev Eloper".to_owned(),
+        }),
+    };
+    let new = without_change(bench(
+        "core/new_parser",
+        Verdict::New,
+        1_000.0,
+        1.0,
+        "no baseline",
+    ));
+    let missing = without_change(bench(
         "core/old_parser",
         Verdict::Missing,
         1_000.0,
         1.0,
         "in the baseline, not measured now",
-    );
-    missing.bench = None;
-    let mut comparison = Comparison {
-        schema: "perfguard.comparison.v1".to_owned(),
-        baseline: side("1111111111111111111111111111111111111111", "main"),
-        current: side("2222222222222222222222222222222222222222", "feature/recs"),
-        base_ref: Some("origin/main".to_owned()),
-        reproduce: Some("perfguard check --base-ref origin/main".to_owned()),
-        alpha: 0.05,
-        entries: vec![
+    ));
+    let mut comparison = Comparison::new(
+        side("1111111111111111111111111111111111111111", "main"),
+        side("2222222222222222222222222222222222222222", "feature/recs"),
+        0.05,
+        vec![
             bench(
                 "core/parse",
                 Verdict::Regressed,
@@ -198,11 +214,11 @@ fn mixed_comparison() -> Comparison {
                 vec![diff("SELECT ... FROM carts WHERE user_id = ?", 1, 1)],
             ),
         ],
-        warnings: vec!["the baseline was recorded on another machine (Other CPU)".to_owned()],
-        counts: Default::default(),
-        outcome: Outcome::Pass,
-    };
-    comparison.finish();
+    );
+    comparison.base_ref = Some("origin/main".to_owned());
+    comparison.reproduce = Some("perfguard check --against origin/main".to_owned());
+    comparison.warnings =
+        vec!["the baseline was recorded on another machine (Other CPU)".to_owned()];
     comparison
 }
 
@@ -285,20 +301,17 @@ fn markdown_headline_counts_every_verdict_and_regressions_come_first() {
 /// The hostile name as a benchmark and a probe with a hostile endpoint.
 fn hostile_comparison() -> Comparison {
     let mut comparison = mixed_comparison();
-    comparison
-        .entries
-        .push(bench(HOSTILE, Verdict::Regressed, 1_000.0, 1.5, HOSTILE));
-    let mut hostile_probe = probe(
-        HOSTILE,
-        Verdict::Regressed,
-        HOSTILE,
-        vec![diff(HOSTILE, 1, 9)],
-    );
-    hostile_probe.accepted = None;
-    comparison.entries.push(hostile_probe);
+    comparison.update_entries(|entries| {
+        entries.push(bench(HOSTILE, Verdict::Regressed, 1_000.0, 1.5, HOSTILE));
+        entries.push(probe(
+            HOSTILE,
+            Verdict::Regressed,
+            HOSTILE,
+            vec![diff(HOSTILE, 1, 9)],
+        ));
+    });
     comparison.warnings.push(HOSTILE.to_owned());
     comparison.current.revision.branch = Some(HOSTILE.to_owned());
-    comparison.finish();
     comparison
 }
 
@@ -392,7 +405,7 @@ fn hostile_names_are_escaped_in_html_junit_and_github() {
 #[test]
 fn a_5000_benchmark_comment_stays_under_the_limit_and_keeps_every_regression() {
     let mut comparison = mixed_comparison();
-    comparison.entries.clear();
+    let mut entries = Vec::new();
     for index in 0..5_000 {
         let verdict = match index % 100 {
             0 => Verdict::Regressed,
@@ -404,7 +417,7 @@ fn a_5000_benchmark_comment_stays_under_the_limit_and_keeps_every_regression() {
             Verdict::Improved => 0.8,
             _ => 1.0,
         };
-        comparison.entries.push(bench(
+        entries.push(bench(
             &format!(
                 "suite_{}/a_rather_long_benchmark_name_number_{index:05}",
                 index % 7
@@ -415,13 +428,13 @@ fn a_5000_benchmark_comment_stays_under_the_limit_and_keeps_every_regression() {
             "decided by the threshold rule",
         ));
     }
-    comparison.finish();
+    comparison.update_entries(|all| *all = entries);
     let text = render(Format::Markdown, &comparison);
     assert!(text.len() < COMMENT_LIMIT_BYTES, "{} bytes", text.len());
     for entry in comparison
-        .entries
+        .entries()
         .iter()
-        .filter(|e| e.verdict == Verdict::Regressed)
+        .filter(|e| e.verdict() == Verdict::Regressed)
     {
         let escaped = perfguard::report::escape_markdown(&entry.id);
         assert!(
@@ -455,17 +468,18 @@ fn a_5000_benchmark_comment_stays_under_the_limit_and_keeps_every_regression() {
 #[test]
 fn a_comment_whose_regressions_alone_overflow_still_fits_and_counts_the_rest() {
     let mut comparison = mixed_comparison();
-    comparison.entries.clear();
-    for index in 0..5_000 {
-        comparison.entries.push(bench(
-            &format!("suite/regressed_benchmark_{index:05}"),
-            Verdict::Regressed,
-            1_000.0,
-            1.3,
-            "decided by the threshold rule",
-        ));
-    }
-    comparison.finish();
+    let entries = (0..5_000)
+        .map(|index| {
+            bench(
+                &format!("suite/regressed_benchmark_{index:05}"),
+                Verdict::Regressed,
+                1_000.0,
+                1.3,
+                "decided by the threshold rule",
+            )
+        })
+        .collect();
+    comparison.update_entries(|all| *all = entries);
     let text = render(Format::Markdown, &comparison);
     assert!(text.len() < COMMENT_LIMIT_BYTES, "{} bytes", text.len());
     let shown = text

@@ -11,7 +11,13 @@ fn render(format: &str) -> (String, i32) {
     let output = perfguard()
         .current_dir(&dir)
         // No perfguard.toml here: `compare` uses its default gate settings.
-        .args(["--config", "absent.toml", "compare", "baseline.json", "current.json"])
+        .args([
+            "--config",
+            "absent.toml",
+            "compare",
+            "baseline.json",
+            "current.json",
+        ])
         .args(["--format", format])
         .output()
         .expect("perfguard runs");
@@ -57,4 +63,25 @@ fn stored_verdicts_as_github() {
 #[test]
 fn stored_verdicts_as_html() {
     insta::assert_snapshot!(snapshot("html"));
+}
+
+/// A comparison file written by `--format json` is read back by `perfguard
+/// report` into the same model: every other format renders exactly as the
+/// comparison that wrote it, and the exit code is the gate's.
+#[test]
+fn a_stored_comparison_file_renders_like_the_comparison_that_wrote_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("comparison.json");
+    std::fs::write(&file, render("json").0).expect("comparison is written");
+    for format in ["text", "markdown", "junit", "github", "html", "json"] {
+        let output = perfguard()
+            .current_dir(dir.path())
+            .args(["--config", "absent.toml", "report"])
+            .arg(&file)
+            .args(["--format", format])
+            .output()
+            .expect("perfguard runs");
+        assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+        assert_eq!(text(&output.stdout), render(format).0, "{format}");
+    }
 }

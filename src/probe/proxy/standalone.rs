@@ -86,9 +86,7 @@ pub fn run_standalone(
     out: impl Write,
 ) -> Result<(), ProxyError> {
     let stop = Arc::new(AtomicBool::new(false));
-    let handler_stop = Arc::clone(&stop);
-    ctrlc::set_handler(move || handler_stop.store(true, Ordering::SeqCst))
-        .map_err(|error| ProxyError::Signal(error.to_string()))?;
+    let _graceful = crate::interrupt::stop_gracefully(Arc::clone(&stop));
     run_standalone_until(upstream_url, listen, out, &stop)
 }
 

@@ -1,6 +1,9 @@
 //! `perfguard init`: writes a commented perfguard.toml with the `[[bench]]`
-//! targets of the current Cargo project, a `baselines/` folder and the GitHub
-//! workflow that runs the gate on pull requests.
+//! targets of the current Cargo project (or keeps the one there), a
+//! `baselines/` folder and the GitHub workflows that run the gate on pull
+//! requests and post its comment, ready to commit unedited.
+
+mod workflow;
 
 use std::path::{Path, PathBuf};
 
@@ -11,11 +14,10 @@ pub struct Init {
     pub force: bool,
 }
 
-/// The workflows users copy: the same files this repository ships. The gate
-/// runs with a read-only token; the comment is posted by a separate
-/// `workflow_run` workflow that never runs the pull request's code.
-const WORKFLOW: &str = include_str!("../../.github/workflows/perfguard.yml");
-const COMMENT_WORKFLOW: &str = include_str!("../../.github/workflows/perfguard-comment.yml");
+/// The comment workflow: the same file this repository ships. It posts the
+/// gate's report from a separate `workflow_run` workflow that never runs the
+/// pull request's code.
+const COMMENT_WORKFLOW: &str = include_str!("../../../.github/workflows/perfguard-comment.yml");
 
 /// Criterion bench targets of the Cargo package in `dir`: explicit `[[bench]]`
 /// entries, else files in `benches/`.
@@ -128,7 +130,7 @@ pub fn run(global: &Global, options: Init) -> Result<i32, Error> {
     // Check every file first so init never writes half of its files.
     let workflow = dir.join(".github/workflows/perfguard.yml");
     let comment_workflow = dir.join(".github/workflows/perfguard-comment.yml");
-    for path in [&config_path, &workflow, &comment_workflow] {
+    for path in [&workflow, &comment_workflow] {
         if path.exists() && !options.force {
             return Err(Error::Usage(format!(
                 "{} already exists; rerun with --force to overwrite it",
@@ -136,23 +138,44 @@ pub fn run(global: &Global, options: Init) -> Result<i32, Error> {
             )));
         }
     }
-    write_new(
-        &config_path,
-        &render_config(&targets),
-        options.force,
-        &mut written,
-    )?;
+    // An existing perfguard.toml is the user's: kept, and the workflow follows it
+    // (a database service for its probes).
+    let existing = config_path.exists();
+    let config_text = if existing {
+        crate::results::read_text(&config_path)?
+    } else {
+        render_config(&targets)
+    };
+    let config = crate::config::parse(&config_path, &config_text)?;
+    if !existing {
+        write_new(&config_path, &config_text, false, &mut written)?;
+    }
+    let config_name = config_path.file_name().map_or_else(
+        || "perfguard.toml".into(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let keep = dir.join("baselines/.gitkeep");
     if !keep.exists() {
         write_new(&keep, "", true, &mut written)?;
     }
-    write_new(&workflow, WORKFLOW, options.force, &mut written)?;
+    write_new(
+        &workflow,
+        &workflow::render(&config, &config_name),
+        options.force,
+        &mut written,
+    )?;
     write_new(
         &comment_workflow,
         COMMENT_WORKFLOW,
         options.force,
         &mut written,
     )?;
+    if existing {
+        eprintln!(
+            "perfguard: kept {} (the workflows follow it)",
+            config_path.display()
+        );
+    }
     for path in &written {
         eprintln!("perfguard: wrote {}", path.display());
     }

@@ -84,12 +84,47 @@ fn fnv1a_64(bytes: &[u8]) -> u64 {
     })
 }
 
+/// `1/4, 3/4` for a message.
+fn list_shards(indexes: &[usize], count: usize) -> String {
+    let names: Vec<String> = indexes.iter().map(|k| format!("{k}/{count}")).collect();
+    names.join(", ")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
     #[error(
         "nothing to merge: pass the result files of every shard, e.g. `perfguard merge shard-*.json --out results.json`"
     )]
     NoInputs,
+    #[error(
+        "{path} is not the results of a `--shard K/N` run, so merge cannot tell whether the set is complete; merge the files of one shard matrix, or gate a whole run with `check --results {path}`"
+    )]
+    NotAShard { path: PathBuf },
+    #[error(
+        "{first_path} is shard {first} and {other_path} is shard {other} of a different set ({why}); merge the shards of one matrix run with one configuration"
+    )]
+    MixedShards {
+        first_path: PathBuf,
+        first: String,
+        other_path: PathBuf,
+        other: String,
+        why: &'static str,
+    },
+    #[error("{first_path} and {other_path} are both shard {index}/{count}; pass each shard once")]
+    DuplicateShard {
+        index: usize,
+        count: usize,
+        first_path: PathBuf,
+        other_path: PathBuf,
+    },
+    #[error(
+        "shard {} of the set {} missing (the files hold {}); a lost shard would pass as `missing` entries: download every shard's results and merge them all", list_shards(missing, *count), if missing.len() == 1 { "is" } else { "are" }, list_shards(present, *count)
+    )]
+    MissingShards {
+        count: usize,
+        missing: Vec<usize>,
+        present: Vec<usize>,
+    },
     #[error(
         "{first_path} measured commit {first_commit} but {other_path} measured commit {other_commit}; shards must all run on the same commit (re-run the matrix on one commit)"
     )]
@@ -119,10 +154,65 @@ pub enum MergeError {
     },
 }
 
-/// Join shard results measured on one commit. The merged revision is the first
-/// part's, dirty when any part was; its machine is the first part's (shards of
-/// one matrix run on the same runner type).
+/// Check that `parts` are every shard of one `--shard K/N` set, once each.
+fn check_complete(parts: &[(PathBuf, Results)]) -> Result<(), MergeError> {
+    let Some((first_path, first)) = parts.first() else {
+        return Err(MergeError::NoInputs);
+    };
+    let shard_of = |path: &PathBuf, results: &Results| {
+        results
+            .shard
+            .clone()
+            .ok_or_else(|| MergeError::NotAShard { path: path.clone() })
+    };
+    let first_shard = shard_of(first_path, first)?;
+    let mut seen: BTreeMap<usize, &PathBuf> = BTreeMap::new();
+    for (path, results) in parts {
+        let shard = shard_of(path, results)?;
+        let why = if shard.count != first_shard.count {
+            Some("another shard count")
+        } else if shard.selected != first_shard.selected {
+            Some("other suites and probes selected")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(MergeError::MixedShards {
+                first_path: first_path.clone(),
+                first: format!("{}/{}", first_shard.index, first_shard.count),
+                other_path: path.clone(),
+                other: format!("{}/{}", shard.index, shard.count),
+                why,
+            });
+        }
+        if let Some(earlier) = seen.insert(shard.index, path) {
+            return Err(MergeError::DuplicateShard {
+                index: shard.index,
+                count: shard.count,
+                first_path: earlier.clone(),
+                other_path: path.clone(),
+            });
+        }
+    }
+    let missing: Vec<usize> = (1..=first_shard.count)
+        .filter(|k| !seen.contains_key(k))
+        .collect();
+    if !missing.is_empty() {
+        return Err(MergeError::MissingShards {
+            count: first_shard.count,
+            missing,
+            present: seen.keys().copied().collect(),
+        });
+    }
+    Ok(())
+}
+
+/// Join the results of every shard of one `--shard K/N` set, measured on one
+/// commit; an incomplete, overlapping or mixed set is refused. The merged
+/// revision is the first part's, dirty when any part was; its machine is the
+/// first part's (shards of one matrix run on the same runner type).
 pub fn merge_results(parts: Vec<(PathBuf, Results)>) -> Result<Results, MergeError> {
+    check_complete(&parts)?;
     let mut parts = parts.into_iter();
     let (first_path, mut merged) = parts.next().ok_or(MergeError::NoInputs)?;
     let commit_text = |commit: &Option<String>| {
@@ -183,6 +273,7 @@ pub fn merge_results(parts: Vec<(PathBuf, Results)>) -> Result<Results, MergeErr
             merged.probes.insert(id, probe);
         }
     }
+    merged.shard = None;
     Ok(merged)
 }
 

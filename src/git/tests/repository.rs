@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use perfguard::git::{GitError, Repository};
+use crate::git::{GitError, Repository};
 
 use super::fixture::{Fixture, git_cli, run_git};
 

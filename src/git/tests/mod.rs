@@ -1,8 +1,7 @@
-//! Tests of the git layer (`perfguard::git`) on real repositories made in
+//! Tests of the git layer (`crate::git`) on real repositories made in
 //! temporary directories with git2, independent of the user's git config.
 
 mod acceptance;
 mod fixture;
 mod repository;
-mod shard;
 mod worktree;

@@ -4,7 +4,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
-use perfguard::git::{GitError, Oid, Repository, TempWorktree};
+use crate::git::{GitError, Oid, Repository, TempWorktree};
 
 use super::fixture::Fixture;
 

@@ -1,13 +1,8 @@
-//! `Perf-Accepted` trailers between the merge-base and HEAD, and applying them
-//! to a comparison.
+//! `Perf-Accepted` trailers between the merge-base and HEAD, read from real
+//! repositories (what they do to verdicts is tested in `compare::accept`).
 
-use std::collections::BTreeMap;
-
-use perfguard::comparison::{
-    Acceptance, COMPARISON_SCHEMA, Comparison, Entry, EntryKind, Outcome, Side, Verdict,
-};
-use perfguard::git::{GitError, Repository, apply_acceptances};
-use perfguard::results::{Machine, Revision};
+use crate::comparison::Acceptance;
+use crate::git::{GitError, Repository};
 
 use super::fixture::Fixture;
 
@@ -107,107 +102,5 @@ fn a_trailer_with_an_invalid_glob_is_an_error_naming_the_commit() {
     assert!(
         error.to_string().contains(&commit.to_string()[..8]),
         "{error}"
-    );
-}
-
-fn entry(id: &str, verdict: Verdict) -> Entry {
-    Entry {
-        id: id.to_string(),
-        kind: EntryKind::Bench,
-        suite: "core".to_string(),
-        verdict,
-        rule: "ratio 1.08 above the 5% threshold".to_string(),
-        bench: None,
-        probe: None,
-        accepted: None,
-    }
-}
-
-fn comparison(entries: Vec<Entry>) -> Comparison {
-    let side = Side {
-        revision: Revision::default(),
-        machine: Machine::default(),
-        source: "test".to_string(),
-    };
-    let mut comparison = Comparison {
-        schema: COMPARISON_SCHEMA.to_string(),
-        baseline: side.clone(),
-        current: side,
-        base_ref: None,
-        reproduce: None,
-        alpha: 0.05,
-        entries,
-        warnings: Vec::new(),
-        counts: BTreeMap::new(),
-        outcome: Outcome::Pass,
-    };
-    comparison.finish();
-    comparison
-}
-
-fn acceptance(pattern: &str, commit: &str) -> Acceptance {
-    Acceptance {
-        pattern: pattern.to_string(),
-        reason: format!("reason from {commit}"),
-        commit: commit.to_string(),
-        author: "Dev <dev@example.com>".to_string(),
-    }
-}
-
-#[test]
-fn matching_regressions_become_accepted_and_the_rest_still_fail() {
-    let mut comparison = comparison(vec![
-        entry("core/parse/large", Verdict::Regressed),
-        entry("core/parse/small", Verdict::Unchanged),
-        entry("core/render", Verdict::Regressed),
-    ]);
-    assert_eq!(comparison.outcome, Outcome::Fail);
-    let acceptances = [
-        acceptance("core/parse/*", "1111111111"),
-        acceptance("core/parse/l*", "2222222222"),
-    ];
-    apply_acceptances(&mut comparison, &acceptances);
-
-    let by_id: BTreeMap<&str, &Entry> = comparison
-        .entries
-        .iter()
-        .map(|e| (e.id.as_str(), e))
-        .collect();
-    let large = by_id["core/parse/large"];
-    assert_eq!(large.verdict, Verdict::Accepted);
-    assert_eq!(
-        large.accepted.as_ref(),
-        Some(&acceptances[1]),
-        "newest wins"
-    );
-    assert!(
-        large.rule.contains("reason from 2222222222"),
-        "{}",
-        large.rule
-    );
-    assert_eq!(by_id["core/parse/small"].verdict, Verdict::Unchanged);
-    assert_eq!(by_id["core/parse/small"].accepted, None);
-    assert_eq!(by_id["core/render"].verdict, Verdict::Regressed);
-    assert_eq!(comparison.count(Verdict::Accepted), 1);
-    assert_eq!(comparison.count(Verdict::Regressed), 1);
-    assert_eq!(comparison.outcome, Outcome::Fail);
-    assert!(comparison.warnings.is_empty(), "{:?}", comparison.warnings);
-
-    apply_acceptances(&mut comparison, &[acceptance("core/*", "3333333333")]);
-    assert_eq!(comparison.outcome, Outcome::Pass);
-    assert_eq!(comparison.count(Verdict::Accepted), 2);
-}
-
-#[test]
-fn an_acceptance_that_matches_no_regression_is_a_warning() {
-    let mut comparison = comparison(vec![entry("core/render", Verdict::Regressed)]);
-    apply_acceptances(&mut comparison, &[acceptance("core/rendr", "4444444444")]);
-    assert_eq!(comparison.outcome, Outcome::Fail);
-    assert_eq!(comparison.warnings.len(), 1);
-    assert!(
-        comparison.warnings[0].contains("core/rendr")
-            && comparison.warnings[0].contains("44444444"),
-        "{:?}",
-        comparison.warnings
     );
 }

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+pub mod tighten;
+
 /// A practical threshold such as `"5%"`, stored as a fraction (0.05).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Percent(pub f64);
@@ -83,12 +85,12 @@ pub struct Gate {
     pub baselines: PathBuf,
     /// The ref baselines and paired runs come from.
     pub base_ref: String,
-    /// Smallest slowdown the gate must catch (see `stats::classify`).
+    /// Smallest slowdown the gate must catch (see `compare::timing::classify`).
     pub threshold: Percent,
     /// Family-wise false-alarm rate across the compared benchmarks.
     pub alpha: f64,
     /// Expected run-to-run noise of a benchmark on this machine, used when the
-    /// baseline holds few runs (see the statistics section of the README).
+    /// baseline holds few runs (see docs/statistics.md).
     pub noise: Percent,
 }
 
@@ -287,7 +289,7 @@ fn describe_toml_error(message: &str, key: &str) -> String {
             .collect();
         let suggestion = expected
             .iter()
-            .map(|candidate| (edit_distance(field, candidate), *candidate))
+            .map(|candidate| (strsim::levenshtein(field, candidate), *candidate))
             .filter(|(distance, _)| *distance <= 2)
             .min()
             .map(|(_, candidate)| format!(" (did you mean {candidate:?}?)"))
@@ -306,24 +308,6 @@ fn describe_toml_error(message: &str, key: &str) -> String {
     } else {
         format!("{message} (at `{key}`)")
     }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b_chars: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b_chars.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b_chars.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            current.push(
-                (previous[j] + cost)
-                    .min(previous[j + 1] + 1)
-                    .min(current[j] + 1),
-            );
-        }
-        previous = current;
-    }
-    previous[b_chars.len()]
 }
 
 fn validate(path: &Path, config: &Config) -> Result<(), ConfigError> {

@@ -3,10 +3,10 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use perfguard::git::{MergeError, ShardError, merge_results, parse_shard, shard_select};
 use perfguard::results::{
-    BenchResult, BenchRun, CountSource, Machine, ProbeResult, Results, Revision,
+    BenchResult, BenchRun, CountSource, Machine, ProbeResult, Results, Revision, ShardOf,
 };
+use perfguard::shard::{MergeError, ShardError, merge_results, parse_shard, shard_select};
 
 fn ids(count: usize) -> Vec<String> {
     (0..count).map(|i| format!("suite-{i}/bench")).collect()
@@ -102,6 +102,17 @@ fn results(commit: &str) -> Results {
     )
 }
 
+/// Results of shard `index` of `count`, of a set selecting `selected`.
+fn shard(commit: &str, index: usize, count: usize, selected: &[&str]) -> Results {
+    let mut part = results(commit);
+    part.shard = Some(ShardOf {
+        index,
+        count,
+        selected: selected.iter().map(|s| s.to_string()).collect(),
+    });
+    part
+}
+
 fn bench(suite: &str) -> BenchResult {
     BenchResult {
         suite: suite.to_string(),
@@ -145,7 +156,12 @@ fn merged_shards_hold_the_unsharded_set_of_ids() {
     let count = 3;
     let mut parts = Vec::new();
     for index in 1..=count {
-        let mut part = results("abc123");
+        let mut part = shard(
+            "abc123",
+            index,
+            count,
+            &["core", "recommendations", "product"],
+        );
         part.revision.dirty = index == 2;
         for id in shard_select(&bench_ids, (index, count)) {
             part.benches
@@ -162,13 +178,94 @@ fn merged_shards_hold_the_unsharded_set_of_ids() {
     assert_eq!(merged.probes, unsharded.probes);
     assert_eq!(merged.revision.commit.as_deref(), Some("abc123"));
     assert!(merged.revision.dirty, "one shard was dirty");
+    assert_eq!(merged.shard, None, "the merged set is whole");
+}
+
+#[test]
+fn merge_refuses_an_incomplete_set_naming_the_missing_shards() {
+    let error = merge_results(vec![
+        (PathBuf::from("shard-1.json"), shard("abc", 1, 4, &["core"])),
+        (PathBuf::from("shard-3.json"), shard("abc", 3, 4, &["core"])),
+        (PathBuf::from("shard-4.json"), shard("abc", 4, 4, &["core"])),
+    ])
+    .unwrap_err();
+    assert!(
+        matches!(error, MergeError::MissingShards { .. }),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.starts_with("shard 2/4 of the set is missing"),
+        "{message}"
+    );
+    assert!(message.contains("1/4, 3/4, 4/4"), "{message}");
+}
+
+#[test]
+fn merge_refuses_a_shard_twice_a_mixed_set_and_an_unsharded_file() {
+    let twice = merge_results(vec![
+        (PathBuf::from("a.json"), shard("abc", 1, 2, &["core"])),
+        (PathBuf::from("b.json"), shard("abc", 1, 2, &["core"])),
+    ])
+    .unwrap_err();
+    assert!(
+        matches!(twice, MergeError::DuplicateShard { .. }),
+        "{twice:?}"
+    );
+    assert!(
+        twice
+            .to_string()
+            .contains("a.json and b.json are both shard 1/2"),
+        "{twice}"
+    );
+
+    let mixed_count = merge_results(vec![
+        (PathBuf::from("a.json"), shard("abc", 1, 2, &["core"])),
+        (PathBuf::from("b.json"), shard("abc", 2, 3, &["core"])),
+    ])
+    .unwrap_err();
+    assert!(
+        mixed_count.to_string().contains("another shard count"),
+        "{mixed_count}"
+    );
+
+    let mixed_selection = merge_results(vec![
+        (PathBuf::from("a.json"), shard("abc", 1, 2, &["core"])),
+        (PathBuf::from("b.json"), shard("abc", 2, 2, &["core", "io"])),
+    ])
+    .unwrap_err();
+    assert!(
+        mixed_selection
+            .to_string()
+            .contains("other suites and probes selected"),
+        "{mixed_selection}"
+    );
+
+    let whole = merge_results(vec![
+        (PathBuf::from("a.json"), shard("abc", 1, 2, &["core"])),
+        (PathBuf::from("whole.json"), results("abc")),
+    ])
+    .unwrap_err();
+    assert!(matches!(whole, MergeError::NotAShard { .. }), "{whole:?}");
+    assert!(
+        whole
+            .to_string()
+            .contains("whole.json is not the results of a `--shard K/N` run"),
+        "{whole}"
+    );
 }
 
 #[test]
 fn merge_refuses_shards_of_different_commits() {
     let error = merge_results(vec![
-        (PathBuf::from("shard-1.json"), results("aaaa1111")),
-        (PathBuf::from("shard-2.json"), results("bbbb2222")),
+        (
+            PathBuf::from("shard-1.json"),
+            shard("aaaa1111", 1, 2, &["core"]),
+        ),
+        (
+            PathBuf::from("shard-2.json"),
+            shard("bbbb2222", 2, 2, &["core"]),
+        ),
     ])
     .unwrap_err();
     assert!(
@@ -183,11 +280,12 @@ fn merge_refuses_shards_of_different_commits() {
 
 #[test]
 fn merge_refuses_overlapping_ids() {
-    let mut first = results("abc");
+    let selected = ["core", "product"];
+    let mut first = shard("abc", 1, 3, &selected);
     first.benches.insert("core/parse".into(), bench("core"));
-    let mut second = results("abc");
+    let mut second = shard("abc", 2, 3, &selected);
     second.probes.insert("product".into(), probe("GET /p"));
-    let mut third = results("abc");
+    let mut third = shard("abc", 3, 3, &selected);
     third.benches.insert("core/parse".into(), bench("core"));
     let error = merge_results(vec![
         (PathBuf::from("one.json"), first),

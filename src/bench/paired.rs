@@ -1,0 +1,379 @@
+//! Paired measurement: the merge-base and the head measured alternately in
+//! one job, so the machine's drift (other jobs, thermal state, a noisy
+//! neighbour on a shared runner) hits both sides alike and cancels in their
+//! ratio. What the rounds mean is decided in [`crate::compare::paired`].
+//!
+//! Both sides are built first (`cargo bench --no-run`, or one warm-up run for
+//! other commands), then every round runs each suite once per side, base and
+//! head back to back. The side that goes first alternates from round to round
+//! (A B, B A, A B, ...), so a steady drift or a first-run advantage does not
+//! favour one side. The benchmarks the first rounds leave unsettled are
+//! measured again alone, through criterion's filter argument.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::BenchError;
+use crate::config::BenchSuite;
+use crate::progress::Progress;
+use crate::results::PairedRuns;
+
+/// Rounds when `--rounds` is not given: five pairs per benchmark, which with
+/// the noise prior resolves a 5% change on a typical CI runner, for the cost of
+/// ten runs of each suite.
+pub const DEFAULT_ROUNDS: u32 = 5;
+
+/// How many rounds a paired run makes: `first` for every benchmark, then up to
+/// `max` for the benchmarks the first rounds leave unsettled
+/// ([`stats::needs_more_rounds`]): not regressed, with an interval that still
+/// reaches the threshold. Only those are re-run (through criterion's
+/// filter), so a clear suite costs `first` rounds and a noisy benchmark gets
+/// the evidence it needs. The verdict is decided at two looks only (after
+/// `first` and after `max` rounds), which keeps the extra false alarms of
+/// looking twice small.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rounds {
+    pub first: u32,
+    pub max: u32,
+}
+
+impl Rounds {
+    /// `--rounds N` alone: up to twice as many for unsettled benchmarks.
+    pub fn new(first: u32, max: Option<u32>) -> Rounds {
+        Rounds {
+            first,
+            max: max.unwrap_or(first.saturating_mul(2)),
+        }
+    }
+}
+
+impl Default for Rounds {
+    fn default() -> Self {
+        Rounds::new(DEFAULT_ROUNDS, None)
+    }
+}
+
+/// Lines of a failed build shown in the error.
+const BUILD_TAIL_LINES: usize = 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PairedError {
+    #[error(
+        "the {side} ({commit}) does not build: `{command}` failed ({status}) in {dir}; last lines of its output:\n{tail}\nperfguard never compares against nothing: fix the build, or choose another base with --against REV"
+    )]
+    Build {
+        side: String,
+        commit: String,
+        command: String,
+        status: String,
+        dir: PathBuf,
+        tail: String,
+    },
+    #[error(
+        "[[bench]] {suite:?}: cannot start {program:?} to build the {side}: {source}; check `command` in perfguard.toml"
+    )]
+    Spawn {
+        suite: String,
+        program: String,
+        side: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("measuring the {side} ({commit}): {source}")]
+    Measure {
+        side: String,
+        commit: String,
+        #[source]
+        source: BenchError,
+    },
+}
+
+/// One side of a paired run: where it is checked out and how to build there.
+pub struct Side<'a> {
+    /// `merge-base of HEAD and main`, `working tree (HEAD 1a2b3c4d, dirty)`...
+    pub label: String,
+    /// Short commit id for messages.
+    pub commit: String,
+    pub dir: &'a Path,
+    pub env: &'a [(String, String)],
+}
+
+fn is_cargo(words: &[String]) -> bool {
+    words
+        .first()
+        .is_some_and(|w| Path::new(w).file_name().is_some_and(|n| n == "cargo"))
+}
+
+/// `suite` restricted to the benchmarks `ids` through criterion's filter
+/// argument (a regex matched against the full id, anchored here).
+pub fn filtered_suite(suite: &BenchSuite, ids: &[String]) -> BenchSuite {
+    let alternatives: Vec<String> = ids.iter().map(|id| regex_syntax::escape(id)).collect();
+    let filter = format!("^(?:{})$", alternatives.join("|"));
+    let words = shell_words::split(&suite.command).unwrap_or_default();
+    let separator = if is_cargo(&words) && !words.iter().any(|w| w == "--") {
+        " --"
+    } else {
+        ""
+    };
+    BenchSuite {
+        command: format!(
+            "{}{separator} {}",
+            suite.command,
+            shell_words::quote(&filter)
+        ),
+        ..suite.clone()
+    }
+}
+
+/// Build a suite on one side without measuring: `cargo bench --no-run` for
+/// cargo commands, one discarded warm-up run otherwise.
+fn build(suite: &BenchSuite, side: &Side, progress: &Progress) -> Result<(), Box<PairedError>> {
+    let words = shell_words::split(&suite.command).unwrap_or_default();
+    if !(is_cargo(&words) && words.iter().any(|w| w == "bench")) {
+        progress.status(&format!(
+            "warm-up run of [{}] at {}",
+            suite.name, side.label
+        ));
+        super::run_suite(suite, side.dir, side.env, progress).map_err(|source| {
+            Box::new(PairedError::Measure {
+                side: side.label.clone(),
+                commit: side.commit.clone(),
+                source,
+            })
+        })?;
+        return Ok(());
+    }
+    let mut build_words = words.clone();
+    let at = words.iter().position(|w| w == "--").unwrap_or(words.len());
+    build_words.insert(at, "--no-run".to_string());
+    let command_text = shell_words::join(&build_words);
+    progress.status(&format!("building [{}] at {}", suite.name, side.label));
+    let output = Command::new(&build_words[0])
+        .args(&build_words[1..])
+        .current_dir(side.dir)
+        .envs(suite.env.iter())
+        .envs(side.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| {
+            Box::new(PairedError::Spawn {
+                suite: suite.name.clone(),
+                program: build_words[0].clone(),
+                side: side.label.clone(),
+                source,
+            })
+        })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    let tail = build_error_tail(&text);
+    Err(Box::new(PairedError::Build {
+        side: side.label.clone(),
+        commit: side.commit.clone(),
+        command: command_text,
+        status: output.status.code().map_or_else(
+            || "killed by a signal".to_string(),
+            |c| format!("exit code {c}"),
+        ),
+        dir: side.dir.to_path_buf(),
+        tail,
+    }))
+}
+
+/// The part of a failed build's output a user needs: its `error` lines (a
+/// compiler error can scroll away behind cargo's notes), then the last lines,
+/// each cut short (cargo quotes whole rustc command lines).
+fn build_error_tail(output: &str) -> String {
+    const LINE_CHARS: usize = 300;
+    let cut = |line: &str| match line.char_indices().nth(LINE_CHARS) {
+        Some((at, _)) => format!("{}...", &line[..at]),
+        None => line.to_string(),
+    };
+    let lines: Vec<&str> = output.trim_end().lines().collect();
+    let tail_start = lines.len().saturating_sub(BUILD_TAIL_LINES);
+    let mut shown: Vec<String> = lines[..tail_start]
+        .iter()
+        .filter(|line| line.starts_with("error"))
+        .take(10)
+        .map(|line| cut(line))
+        .collect();
+    if !shown.is_empty() {
+        shown.push("...".to_string());
+    }
+    shown.extend(lines[tail_start..].iter().map(|line| cut(line)));
+    shown.join("\n")
+}
+
+/// Build both sides, run every suite alternately for `rounds.first` rounds,
+/// then the unsettled benchmarks (see [`Rounds`]) up to `rounds.max`. With
+/// `only`, just those benchmarks of each suite (by suite name) are measured,
+/// as when confirming stored-mode regressions.
+pub fn measure(
+    suites: &[BenchSuite],
+    only: Option<&BTreeMap<String, Vec<String>>>,
+    base: &Side,
+    head: &Side,
+    rounds: Rounds,
+    unsettled: impl Fn(&PairedRuns) -> BTreeMap<String, Vec<String>>,
+    progress: &Progress,
+) -> Result<PairedRuns, Box<PairedError>> {
+    let first: Vec<BenchSuite> = match only {
+        None => suites.to_vec(),
+        Some(only) => suites
+            .iter()
+            .filter_map(|s| only.get(&s.name).map(|ids| filtered_suite(s, ids)))
+            .collect(),
+    };
+    for suite in &first {
+        build(suite, base, progress)?;
+        build(suite, head, progress)?;
+    }
+    let mut paired = PairedRuns::default();
+    run_rounds(
+        &first,
+        base,
+        head,
+        0..rounds.first,
+        rounds.max,
+        &mut paired,
+        progress,
+    )?;
+    if rounds.max <= rounds.first {
+        return Ok(paired);
+    }
+    let unsettled = unsettled(&paired);
+    if unsettled.is_empty() {
+        return Ok(paired);
+    }
+    let ids: Vec<&str> = unsettled.values().flatten().map(String::as_str).collect();
+    progress.status(&format!(
+        "{} benchmark(s) unsettled after {} rounds ({}); measuring them for {} more",
+        ids.len(),
+        rounds.first,
+        ids.join(", "),
+        rounds.max - rounds.first
+    ));
+    let again: Vec<BenchSuite> = suites
+        .iter()
+        .filter_map(|s| unsettled.get(&s.name).map(|ids| filtered_suite(s, ids)))
+        .collect();
+    run_rounds(
+        &again,
+        base,
+        head,
+        rounds.first..rounds.max,
+        rounds.max,
+        &mut paired,
+        progress,
+    )?;
+    Ok(paired)
+}
+
+/// Run `suites` at both sides for the rounds `numbers` of `total`, appending
+/// them to `paired`. The side that goes first alternates with the round number.
+fn run_rounds(
+    suites: &[BenchSuite],
+    base: &Side,
+    head: &Side,
+    numbers: std::ops::Range<u32>,
+    total: u32,
+    paired: &mut PairedRuns,
+    progress: &Progress,
+) -> Result<(), Box<PairedError>> {
+    for round in numbers {
+        let mut base_runs = BTreeMap::new();
+        let mut head_runs = BTreeMap::new();
+        for suite in suites {
+            let base_first = round % 2 == 0;
+            for is_base in [base_first, !base_first] {
+                let side = if is_base { base } else { head };
+                progress.status(&format!(
+                    "paired round {} of up to {total}: [{}] at {}",
+                    round + 1,
+                    suite.name,
+                    side.label
+                ));
+                let runs =
+                    super::run_suite(suite, side.dir, side.env, progress).map_err(|source| {
+                        PairedError::Measure {
+                            side: side.label.clone(),
+                            commit: side.commit.clone(),
+                            source,
+                        }
+                    })?;
+                for (id, run) in runs {
+                    paired.suites.insert(id.clone(), suite.name.clone());
+                    if is_base {
+                        base_runs.insert(id, run);
+                    } else {
+                        head_runs.insert(id, run);
+                    }
+                }
+            }
+        }
+        paired.rounds.push((base_runs, head_runs));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn suite(command: &str) -> BenchSuite {
+        BenchSuite {
+            name: "core".into(),
+            command: command.into(),
+            threshold: None,
+            plots: false,
+            env: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn build_errors_keep_the_compiler_error_and_cut_long_lines() {
+        let mut output = String::from("error[E0425]: cannot find value `x`\n");
+        for i in 0..40 {
+            output.push_str(&format!("note {i}\n"));
+        }
+        output.push_str(&format!("Caused by: `rustc {}`\n", "--flag ".repeat(100)));
+        let tail = build_error_tail(&output);
+        assert!(
+            tail.starts_with("error[E0425]: cannot find value `x`\n...\n"),
+            "{tail}"
+        );
+        assert!(tail.contains("note 39"));
+        assert!(!tail.contains("note 5\n"));
+        assert!(
+            tail.lines().all(|line| line.chars().count() <= 303),
+            "{tail}"
+        );
+    }
+
+    #[test]
+    fn filters_are_anchored_escaped_and_placed_after_the_separator() {
+        let ids = vec!["checksum/large".to_string(), "fib(20)".to_string()];
+        let cargo = filtered_suite(&suite("cargo bench --bench core"), &ids);
+        assert_eq!(
+            cargo.command,
+            "cargo bench --bench core -- '^(?:checksum/large|fib\\(20\\))$'"
+        );
+        let separated = filtered_suite(&suite("cargo bench -- --quick"), &ids[..1]);
+        assert_eq!(
+            separated.command,
+            "cargo bench -- --quick '^(?:checksum/large)$'"
+        );
+        let direct = filtered_suite(&suite("./bench"), &ids[..1]);
+        assert_eq!(direct.command, "./bench '^(?:checksum/large)$'");
+    }
+
+    #[test]
+    fn rounds_default_to_twice_the_first_pass() {
+        assert_eq!(Rounds::new(5, None), Rounds { first: 5, max: 10 });
+        assert_eq!(Rounds::new(3, Some(3)), Rounds { first: 3, max: 3 });
+        assert_eq!(Rounds::default().max, 2 * DEFAULT_ROUNDS);
+    }
+}
