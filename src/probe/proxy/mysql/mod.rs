@@ -16,6 +16,8 @@
 //! server status flags give transactions. MySQL does not pipeline commands, so a
 //! new command also closes whatever the previous response left unanswered.
 
+#[cfg(test)]
+mod framing_tests;
 mod response;
 
 use std::collections::{HashMap, VecDeque};
@@ -73,12 +75,14 @@ pub(super) async fn serve(client: TcpStream, connection_id: u64, context: &Conne
     let mut client_framer = PacketFramer {
         session: Arc::clone(&session),
         from_client: true,
+        max_message_bytes: context.max_message_bytes,
         skip: 0,
         continuation: false,
     };
     let mut server_framer = PacketFramer {
         session: Arc::clone(&session),
         from_client: false,
+        max_message_bytes: context.max_message_bytes,
         skip: 0,
         continuation: false,
     };
@@ -106,6 +110,9 @@ pub(super) async fn serve(client: TcpStream, connection_id: u64, context: &Conne
 struct PacketFramer {
     session: Arc<Mutex<Session>>,
     from_client: bool,
+    /// Largest packet whose payload the framer buffers to read it; a larger
+    /// one is a violation (a packet it does not read is streamed, any size).
+    max_message_bytes: usize,
     skip: usize,
     /// The previous packet had a full-size payload: the next one continues it.
     continuation: bool,
@@ -155,6 +162,17 @@ impl Framer for PacketFramer {
                 position += available;
                 self.skip = total - available;
                 continue;
+            }
+            if total > self.max_message_bytes {
+                return Err(format!(
+                    "{} sent a packet of {total} bytes, more than the {} the proxy reads: garbage or an oversized packet; connection closed",
+                    if self.from_client {
+                        "client"
+                    } else {
+                        "upstream database"
+                    },
+                    self.max_message_bytes
+                ));
             }
             if data.len() - position < total {
                 self.continuation = continuation;

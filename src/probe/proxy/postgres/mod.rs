@@ -18,6 +18,8 @@
 //! postgres-protocol decode backend messages into owned buffers (an allocation
 //! per message on the hot path) and do not decode frontend messages at all.
 
+#[cfg(test)]
+mod framing_tests;
 mod session;
 
 use std::sync::{Arc, Mutex};
