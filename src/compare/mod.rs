@@ -25,7 +25,9 @@ pub mod timing;
 
 use std::collections::BTreeMap;
 
-use crate::comparison::{Comparison, Side};
+use crate::comparison::{
+    BenchChange, Comparison, Entry, Reason, Side, Subject, TimingMode, TimingSource,
+};
 use crate::results::{BenchResult, Results};
 use crate::stats::{self, NoiseModel, RunSummary};
 
@@ -104,6 +106,54 @@ pub fn compare(
     );
     comparison.warnings = warnings;
     comparison
+}
+
+/// The entry of a benchmark measured at both sides (stored or paired): its
+/// timing change and the reason [`timing::timing_reason`] gives it.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one constructor for both timing modes"
+)]
+fn measured_bench(
+    id: String,
+    suite: String,
+    base: &BenchResult,
+    head: &BenchResult,
+    change: &stats::Change,
+    p_adjusted: f64,
+    options: &CompareOptions,
+    source: TimingSource,
+) -> Entry {
+    let threshold = options.threshold(&suite);
+    let mode = match source {
+        TimingSource::Stored => TimingMode::Stored,
+        TimingSource::Paired { .. } => TimingMode::Paired,
+    };
+    let reason = timing::timing_reason(change, p_adjusted, threshold, options.alpha, source);
+    Entry {
+        id,
+        subject: Subject::Bench {
+            suite,
+            change: Some(BenchChange {
+                mode,
+                baseline_ns: typical_ns(base),
+                current_ns: typical_ns(head),
+                ratio: change.ratio,
+                ratio_low: change.ratio_low,
+                ratio_high: change.ratio_high,
+                confidence: options.confidence,
+                p_value: change.p_value,
+                p_adjusted,
+                threshold,
+                baseline_runs: base.runs.len(),
+                current_runs: head.runs.len(),
+                baseline_samples_ns: base.runs[0].per_iteration_ns.clone(),
+                current_samples_ns: head.runs[0].per_iteration_ns.clone(),
+                confirmed: None,
+            }),
+        },
+        reason: Reason::Timing(reason),
+    }
 }
 
 fn summaries(bench: &BenchResult) -> Vec<RunSummary> {

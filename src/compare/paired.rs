@@ -7,9 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use super::timing::{needs_more_rounds, timing_reason};
-use super::{CompareOptions, typical_ns};
-use crate::comparison::{BenchChange, Entry, Reason, Subject, TimingMode, TimingSource};
+use super::CompareOptions;
+use super::timing::needs_more_rounds;
+use crate::comparison::{Entry, TimingSource};
 use crate::results::{BenchResult, BenchRun, PairedRuns};
 use crate::stats;
 
@@ -128,43 +128,21 @@ pub fn entries(runs: &PairedRuns, options: &CompareOptions, base_label: &str) ->
             p_adjusted,
             disturbed,
         } = measured;
-        let threshold = options.threshold(&suite);
         let rounds = base.runs.len();
-        let reason = timing_reason(
+        entries.push(super::measured_bench(
+            id,
+            suite,
+            &base,
+            &head,
             &change,
             p_adjusted,
-            threshold,
-            options.alpha,
+            options,
             TimingSource::Paired {
                 base_label: base_label.to_string(),
                 rounds,
                 disturbed,
             },
-        );
-        entries.push(Entry {
-            id,
-            subject: Subject::Bench {
-                suite,
-                change: Some(BenchChange {
-                    mode: TimingMode::Paired,
-                    baseline_ns: typical_ns(&base),
-                    current_ns: typical_ns(&head),
-                    ratio: change.ratio,
-                    ratio_low: change.ratio_low,
-                    ratio_high: change.ratio_high,
-                    confidence: options.confidence,
-                    p_value: change.p_value,
-                    p_adjusted,
-                    threshold,
-                    baseline_runs: rounds,
-                    current_runs: rounds,
-                    baseline_samples_ns: base.runs[0].per_iteration_ns.clone(),
-                    current_samples_ns: head.runs[0].per_iteration_ns.clone(),
-                    confirmed: None,
-                }),
-            },
-            reason: Reason::Timing(reason),
-        });
+        ));
     }
     entries
 }
@@ -172,7 +150,7 @@ pub fn entries(runs: &PairedRuns, options: &CompareOptions, base_label: &str) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::comparison::Verdict;
+    use crate::comparison::{TimingMode, Verdict};
 
     fn run(ns: f64) -> BenchRun {
         BenchRun {

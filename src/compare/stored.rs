@@ -6,8 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::timing::timing_reason;
-use super::{CompareOptions, summaries, typical_ns};
+use super::{CompareOptions, measured_bench, summaries};
 use crate::comparison::{BenchChange, Entry, Reason, Subject, TimingMode, TimingSource};
 use crate::results::BenchResult;
 use crate::stats;
@@ -67,38 +66,16 @@ pub(super) fn compare_benches(
     }
     let adjusted = stats::holm_adjust(&measured.iter().map(|m| m.3.p_value).collect::<Vec<_>>());
     for ((id, base, now, change), p_adjusted) in measured.into_iter().zip(adjusted) {
-        let threshold = options.threshold(&now.suite);
-        let reason = timing_reason(
+        entries.push(measured_bench(
+            id,
+            now.suite.clone(),
+            base,
+            now,
             &change,
             p_adjusted,
-            threshold,
-            options.alpha,
+            options,
             TimingSource::Stored,
-        );
-        entries.push(Entry {
-            id,
-            subject: Subject::Bench {
-                suite: now.suite.clone(),
-                change: Some(BenchChange {
-                    mode: TimingMode::Stored,
-                    baseline_ns: typical_ns(base),
-                    current_ns: typical_ns(now),
-                    ratio: change.ratio,
-                    ratio_low: change.ratio_low,
-                    ratio_high: change.ratio_high,
-                    confidence: options.confidence,
-                    p_value: change.p_value,
-                    p_adjusted,
-                    threshold,
-                    baseline_runs: base.runs.len(),
-                    current_runs: now.runs.len(),
-                    baseline_samples_ns: base.runs[0].per_iteration_ns.clone(),
-                    current_samples_ns: now.runs[0].per_iteration_ns.clone(),
-                    confirmed: None,
-                }),
-            },
-            reason: Reason::Timing(reason),
-        });
+        ));
     }
     entries
 }

@@ -13,7 +13,10 @@ use super::escape::{escape_markdown, markdown_code_span};
 use super::human::{
     clip_chars, format_change, format_count, format_duration_ns, short_sha, verdict_symbol,
 };
-use crate::comparison::{Comparison, Entry, EntryKind, Outcome, ProbeChange, Side, Verdict};
+use crate::comparison::{
+    ACCEPT_TRAILER, Comparison, Confirmation, Entry, EntryKind, Outcome, ProbeChange, QueryReason,
+    Reason, Side, TimingReason, TimingRule, TimingSource, Verdict,
+};
 
 /// The hidden line a workflow searches for to find the comment it posted before.
 pub const COMMENT_MARKER: &str = "<!-- perfguard-report -->";
@@ -279,6 +282,107 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
         .collect()
 }
 
+/// Why, in the comment's own words. The row already shows the times, the
+/// change with its interval, the counts and the fingerprints that changed, so
+/// this names only the rule that decided (and what a paired re-run said).
+fn decided_by(reason: &Reason) -> String {
+    match reason {
+        Reason::Timing(timing) => timing_words(timing),
+        Reason::Confirmation {
+            outcome,
+            stored,
+            paired,
+        } => {
+            let paired = match paired.as_deref() {
+                Some(Reason::Timing(timing)) => format!(
+                    "{}: {}",
+                    format_change(timing.ratio, timing.ratio_low, timing.ratio_high),
+                    timing_words(timing)
+                ),
+                Some(other) => decided_by(other),
+                None => String::new(),
+            };
+            let looked = format_change(stored.ratio, stored.ratio_low, stored.ratio_high);
+            match outcome {
+                Confirmation::Confirmed => {
+                    format!(
+                        "{}; confirmed by a paired re-run ({paired})",
+                        timing_words(stored)
+                    )
+                }
+                Confirmation::Revealed => format!(
+                    "looked {looked} against the stored baseline; a paired re-run shows the regression ({paired})"
+                ),
+                Confirmation::Dismissed => format!(
+                    "looked {looked} against the stored baseline; dismissed by a paired re-run ({paired})"
+                ),
+                Confirmation::Unmeasured => format!(
+                    "{}; a paired re-run could not measure it at both revisions, so this stands",
+                    timing_words(stored)
+                ),
+            }
+        }
+        Reason::Queries(queries) => match queries {
+            QueryReason::OverBudget { total, budget, .. } => {
+                format!("{total} statements exceed max_queries = {budget}")
+            }
+            QueryReason::Unstable { repeat_totals, .. } => {
+                let totals: Vec<String> = repeat_totals.iter().map(u64::to_string).collect();
+                format!(
+                    "counts differed between repeats ({}): cannot decide",
+                    totals.join(", ")
+                )
+            }
+            QueryReason::New { .. } => "not in the baseline yet".to_owned(),
+            QueryReason::Grew { allow: 0, .. } => "more statements than the baseline".to_owned(),
+            QueryReason::Grew { allow, .. } => {
+                format!("more statements than the baseline allows (allow = {allow})")
+            }
+            QueryReason::Fewer { .. } => "fewer statements than the baseline".to_owned(),
+            QueryReason::Same { .. } => "the same statements as the baseline".to_owned(),
+            QueryReason::WithinAllow { allow, .. } => format!("grew within allow = {allow}"),
+        },
+        Reason::NewBench { paired_base: None } => {
+            "not in the baseline yet; gated once a baseline holds it".to_owned()
+        }
+        Reason::NewBench {
+            paired_base: Some(base),
+        } => format!("not measured at the {base}: nothing to pair it with"),
+        Reason::Missing { .. } => format!(
+            "in the baseline, not measured now: fails unless a `{ACCEPT_TRAILER}: <id-glob>: <reason>` trailer accepts it"
+        ),
+        Reason::Accepted { regression, .. } => decided_by(regression),
+        Reason::Described { text, .. } => text.clone(),
+    }
+}
+
+/// The timing rule in a few words (the interval is in its own column).
+fn timing_words(timing: &TimingReason) -> String {
+    let limit = format!("{:.1}%", timing.threshold * 100.0);
+    let p = format!("Holm-adjusted p = {:.1e}", timing.p_adjusted);
+    let rule = match timing.rule {
+        TimingRule::Slower => format!(
+            "significant ({p} < {}); the interval reaches the {limit} threshold",
+            timing.alpha
+        ),
+        TimingRule::Faster => {
+            format!("significant ({p}); the interval reaches the {limit} threshold")
+        }
+        TimingRule::TooNoisy => format!("too noisy to tell: the interval holds 0 and {limit}"),
+        TimingRule::SmallChange => format!("real ({p}) but within the {limit} threshold"),
+        TimingRule::NoChange => format!("within the {limit} threshold"),
+    };
+    match &timing.source {
+        TimingSource::Stored => rule,
+        TimingSource::Paired {
+            rounds, disturbed, ..
+        } => match disturbed {
+            0 => format!("paired over {rounds} rounds: {rule}"),
+            n => format!("paired over {rounds} rounds ({n} disturbed left out): {rule}"),
+        },
+    }
+}
+
 fn bench_row(entry: &Entry) -> String {
     let name = escape_markdown(&clip_chars(&entry.id, MAX_NAME_CHARS));
     let (baseline, current, change) = match entry.bench() {
@@ -293,8 +397,11 @@ fn bench_row(entry: &Entry) -> String {
         ),
         None => ("-".to_owned(), "-".to_owned(), "-".to_owned()),
     };
-    let mut decided_by = escape_markdown(&clip_chars(&entry.rule(), MAX_WARNING_CHARS));
-    if let Some(true) = entry.bench().and_then(|bench| bench.confirmed) {
+    let mut decided_by =
+        escape_markdown(&clip_chars(&decided_by(&entry.reason), MAX_WARNING_CHARS));
+    if matches!(entry.reason, Reason::Described { .. })
+        && let Some(true) = entry.bench().and_then(|bench| bench.confirmed)
+    {
         decided_by.push_str("; confirmed by a paired run");
     }
     push_acceptance(entry, &mut decided_by);
@@ -303,7 +410,8 @@ fn bench_row(entry: &Entry) -> String {
 
 fn probe_row(entry: &Entry) -> String {
     let name = escape_markdown(&clip_chars(&entry.id, MAX_NAME_CHARS));
-    let mut decided_by = escape_markdown(&clip_chars(&entry.rule(), MAX_WARNING_CHARS));
+    let mut decided_by =
+        escape_markdown(&clip_chars(&decided_by(&entry.reason), MAX_WARNING_CHARS));
     push_acceptance(entry, &mut decided_by);
     let Some(probe) = entry.probe() else {
         return format!("| {name} | - | - | - | {decided_by} |\n");

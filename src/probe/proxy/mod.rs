@@ -28,6 +28,8 @@
 //! # Ok::<(), perfguard::probe::proxy::ProxyError>(())
 //! ```
 
+#[cfg(test)]
+mod framing_harness;
 mod mysql;
 mod postgres;
 mod recorder;

@@ -9,20 +9,18 @@
 //! packet it must read that is larger is refused.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use proptest::prelude::*;
 
 use super::{PacketFramer, Session};
+use crate::probe::proxy::framing_harness::{
+    Pump, Relay, Sender, Turns, assert_every_split_is_the_same, chunked, fuzz_mutations, replay,
+    sent,
+};
 use crate::probe::proxy::recorder::Recorder;
-use crate::probe::proxy::relay::Framer;
 
 const LIMIT: usize = 4096;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Sender {
-    Client,
-    Server,
-}
 
 fn packet(sequence: u8, payload: &[u8]) -> Vec<u8> {
     let length = u32::try_from(payload.len()).unwrap().to_le_bytes();
@@ -115,7 +113,7 @@ fn command(code: u8, body: &[u8]) -> Vec<u8> {
     packet(0, &payload)
 }
 
-fn conversation() -> Vec<(Sender, Vec<u8>)> {
+fn conversation() -> Turns {
     use Sender::{Client, Server};
     let mut prepare_ok = vec![0x00];
     prepare_ok.extend_from_slice(&1u32.to_le_bytes()); // statement id
@@ -203,57 +201,17 @@ fn conversation() -> Vec<(Sender, Vec<u8>)> {
     ]
 }
 
-#[derive(Debug, PartialEq, Eq)]
-struct Seen {
-    sql: String,
-    rows: Option<u64>,
-    confirmed: bool,
-    failed: bool,
-    in_transaction: bool,
-    round_trip: u64,
+fn framer(session: &Arc<Mutex<Session>>, from_client: bool) -> Pump<PacketFramer> {
+    Pump::new(PacketFramer {
+        session: Arc::clone(session),
+        from_client,
+        max_message_bytes: LIMIT,
+        skip: 0,
+        continuation: false,
+    })
 }
 
-struct Pump {
-    framer: PacketFramer,
-    held: Vec<u8>,
-    forwarded: Vec<u8>,
-    most_held: usize,
-}
-
-impl Pump {
-    fn new(session: &Arc<Mutex<Session>>, from_client: bool) -> Pump {
-        Pump {
-            framer: PacketFramer {
-                session: Arc::clone(session),
-                from_client,
-                max_message_bytes: LIMIT,
-                skip: 0,
-                continuation: false,
-            },
-            held: Vec::new(),
-            forwarded: Vec::new(),
-            most_held: 0,
-        }
-    }
-
-    fn feed(&mut self, chunk: &[u8]) -> Result<(), String> {
-        self.held.extend_from_slice(chunk);
-        let forward = self.framer.advance(&mut self.held)?;
-        assert!(forward <= self.held.len(), "forwards only what it has");
-        self.forwarded.extend(self.held.drain(..forward));
-        self.most_held = self.most_held.max(self.held.len());
-        Ok(())
-    }
-}
-
-struct Relay {
-    session: Arc<Mutex<Session>>,
-    recorder: Arc<Recorder>,
-    client: Pump,
-    server: Pump,
-}
-
-fn relay() -> Relay {
+fn relay() -> Relay<PacketFramer, PacketFramer> {
     let recorder = Arc::new(Recorder::new());
     let session = Arc::new(Mutex::new(Session::new(
         1,
@@ -261,75 +219,17 @@ fn relay() -> Relay {
         "127.0.0.1:3306".into(),
     )));
     Relay {
-        client: Pump::new(&session, true),
-        server: Pump::new(&session, false),
-        session,
+        client: framer(&session, true),
+        server: framer(&session, false),
         recorder,
+        finish: Box::new(move || session.lock().unwrap_or_else(|e| e.into_inner()).finish()),
     }
-}
-
-impl Relay {
-    fn feed(&mut self, from: Sender, chunk: &[u8]) -> Result<(), String> {
-        match from {
-            Sender::Client => self.client.feed(chunk),
-            Sender::Server => self.server.feed(chunk),
-        }
-    }
-}
-
-fn replay(
-    turns: &[(Sender, Vec<u8>)],
-    mut cuts: impl FnMut(usize, usize) -> Vec<usize>,
-) -> (Vec<Seen>, Vec<u8>, Vec<u8>) {
-    let mut relay = relay();
-    for (index, (from, bytes)) in turns.iter().enumerate() {
-        let mut points = cuts(index, bytes.len());
-        points.retain(|p| *p > 0 && *p < bytes.len());
-        points.sort_unstable();
-        points.dedup();
-        let mut start = 0;
-        for end in points.into_iter().chain([bytes.len()]) {
-            relay
-                .feed(*from, &bytes[start..end])
-                .expect("a valid conversation is never a violation");
-            start = end;
-        }
-    }
-    assert!(relay.client.held.is_empty() && relay.server.held.is_empty());
-    relay
-        .session
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .finish();
-    let seen = relay
-        .recorder
-        .drain()
-        .statements
-        .into_iter()
-        .map(|event| Seen {
-            sql: event.sql,
-            rows: event.rows,
-            confirmed: event.confirmed,
-            failed: event.failed,
-            in_transaction: event.in_transaction,
-            round_trip: event.round_trip,
-        })
-        .collect();
-    (seen, relay.client.forwarded, relay.server.forwarded)
-}
-
-fn sent(turns: &[(Sender, Vec<u8>)], from: Sender) -> Vec<u8> {
-    turns
-        .iter()
-        .filter(|(side, _)| *side == from)
-        .flat_map(|(_, bytes)| bytes.clone())
-        .collect()
 }
 
 #[test]
 fn the_whole_conversation_is_relayed_unchanged_and_every_statement_counted() {
     let turns = conversation();
-    let (seen, to_server, to_client) = replay(&turns, |_, _| Vec::new());
+    let (seen, to_server, to_client) = replay(&turns, relay, |_, _| Vec::new());
     assert_eq!(to_server, sent(&turns, Sender::Client));
     assert_eq!(to_client, sent(&turns, Sender::Server));
     let summary: Vec<(&str, Option<u64>, bool, bool)> = seen
@@ -363,24 +263,7 @@ fn the_whole_conversation_is_relayed_unchanged_and_every_statement_counted() {
 
 #[test]
 fn every_byte_boundary_gives_the_same_statements_and_bytes() {
-    let turns = conversation();
-    let whole = replay(&turns, |_, _| Vec::new());
-    for turn in 0..turns.len() {
-        for at in 1..turns[turn].1.len() {
-            let split = replay(
-                &turns,
-                |index, _| if index == turn { vec![at] } else { vec![] },
-            );
-            assert_eq!(split, whole, "turn {turn} split at byte {at}");
-        }
-    }
-}
-
-#[test]
-fn one_byte_at_a_time_gives_the_same_statements_and_bytes() {
-    let turns = conversation();
-    let whole = replay(&turns, |_, _| Vec::new());
-    assert_eq!(replay(&turns, |_, length| (1..length).collect()), whole);
+    assert_every_split_is_the_same(&conversation(), relay);
 }
 
 proptest! {
@@ -391,19 +274,8 @@ proptest! {
         sizes in proptest::collection::vec(1usize..64, 1..40)
     ) {
         let turns = conversation();
-        let whole = replay(&turns, |_, _| Vec::new());
-        let mut next = 0;
-        let chunked = replay(&turns, |_, length| {
-            let mut points = Vec::new();
-            let mut at = 0;
-            while at < length {
-                at += sizes[next % sizes.len()];
-                next += 1;
-                points.push(at);
-            }
-            points
-        });
-        prop_assert_eq!(chunked, whole);
+        let whole = replay(&turns, relay, |_, _| Vec::new());
+        prop_assert_eq!(replay(&turns, relay, chunked(&sizes)), whole);
     }
 
     #[test]
@@ -432,47 +304,14 @@ proptest! {
 }
 
 /// A bounded fuzz loop (stable Rust, no libFuzzer): for about two seconds,
-/// mutate the conversation (flip bytes, cut, duplicate) and feed it in random
-/// chunks. Nothing may panic.
+/// mutate the conversation (flip bytes, cut, duplicate) and feed it in
+/// random chunks. Nothing may panic or hold more than the frame limit.
 #[test]
 fn mutated_conversations_never_panic_within_a_time_budget() {
-    let turns = conversation();
-    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
-    let mut random = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    let mut cases = 0;
-    while std::time::Instant::now() < deadline {
-        cases += 1;
-        let mut relay = relay();
-        'turns: for (from, bytes) in &turns {
-            let mut bytes = bytes.clone();
-            match random() % 4 {
-                0 if !bytes.is_empty() => {
-                    let at = (random() as usize) % bytes.len();
-                    bytes[at] ^= 1 << (random() % 8);
-                }
-                1 => bytes.truncate((random() as usize) % (bytes.len() + 1)),
-                2 => bytes.extend(bytes.clone()),
-                _ => {}
-            }
-            let chunk = 1 + (random() as usize) % 97;
-            for piece in bytes.chunks(chunk) {
-                if relay.feed(*from, piece).is_err() {
-                    break 'turns;
-                }
-            }
-        }
-        relay
-            .session
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .finish();
-    }
+    let cases = fuzz_mutations(&conversation(), relay, Duration::from_secs(2), |relay| {
+        assert!(relay.client.most_held <= LIMIT);
+        assert!(relay.server.most_held <= LIMIT);
+    });
     assert!(cases > 100, "only {cases} cases ran");
 }
 

@@ -9,21 +9,18 @@
 //! a framer hold more than its frame limit.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use proptest::prelude::*;
 
 use super::session::Session;
 use super::{ClientFramer, ServerFramer};
+use crate::probe::proxy::framing_harness::{
+    Relay, Sender, Turns, assert_every_split_is_the_same, chunked, fuzz_mutations, replay, sent,
+};
 use crate::probe::proxy::recorder::Recorder;
-use crate::probe::proxy::relay::Framer;
 
 const LIMIT: usize = 64 * 1024;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Sender {
-    Client,
-    Server,
-}
 
 fn message(tag: u8, body: &[u8]) -> Vec<u8> {
     let mut bytes = vec![tag];
@@ -115,7 +112,7 @@ fn error(code: &str, text: &str) -> Vec<u8> {
 
 /// One connection after the startup packet: login, then a session's worth of
 /// traffic in both directions, as turns of consecutive messages.
-fn conversation() -> Vec<(Sender, Vec<u8>)> {
+fn conversation() -> Turns {
     use Sender::{Client, Server};
     let cat = |parts: Vec<Vec<u8>>| parts.concat();
     vec![
@@ -240,62 +237,16 @@ fn conversation() -> Vec<(Sender, Vec<u8>)> {
     ]
 }
 
-/// What a recorded statement says, without its time.
-#[derive(Debug, PartialEq, Eq)]
-struct Seen {
-    sql: String,
-    rows: Option<u64>,
-    confirmed: bool,
-    failed: bool,
-    in_transaction: bool,
-    round_trip: u64,
-}
-
-/// One direction of the relay: bytes arrive in chunks, the framer says how
-/// many may go on, the rest waits for more (as `relay::pump` does).
-struct Pump<F: Framer> {
-    framer: F,
-    held: Vec<u8>,
-    forwarded: Vec<u8>,
-    most_held: usize,
-}
-
-impl<F: Framer> Pump<F> {
-    fn new(framer: F) -> Pump<F> {
-        Pump {
-            framer,
-            held: Vec::new(),
-            forwarded: Vec::new(),
-            most_held: 0,
-        }
-    }
-
-    fn feed(&mut self, chunk: &[u8]) -> Result<(), String> {
-        self.held.extend_from_slice(chunk);
-        let forward = self.framer.advance(&mut self.held)?;
-        assert!(forward <= self.held.len(), "forwards only what it has");
-        self.forwarded.extend(self.held.drain(..forward));
-        self.most_held = self.most_held.max(self.held.len());
-        Ok(())
-    }
-}
-
-struct Relay {
-    recorder: Arc<Recorder>,
-    client: Pump<ClientFramer>,
-    server: Pump<ServerFramer>,
-}
-
-fn relay() -> Relay {
+fn relay() -> Relay<ClientFramer, ServerFramer> {
     let recorder = Arc::new(Recorder::new());
     let session = Arc::new(Mutex::new(Session::new(1, Arc::clone(&recorder))));
     Relay {
-        client: Pump::new(ClientFramer {
+        client: crate::probe::proxy::framing_harness::Pump::new(ClientFramer {
             session: Arc::clone(&session),
             max_message_bytes: LIMIT,
             skip: 0,
         }),
-        server: Pump::new(ServerFramer {
+        server: crate::probe::proxy::framing_harness::Pump::new(ServerFramer {
             session,
             max_message_bytes: LIMIT,
             skip: 0,
@@ -304,63 +255,14 @@ fn relay() -> Relay {
             upstream: "127.0.0.1:5432".into(),
         }),
         recorder,
+        finish: Box::new(|| {}),
     }
-}
-
-/// Feed every turn in order, each cut into chunks at `cuts(turn, length)`
-/// (positions inside the turn); the statements seen and the bytes forwarded
-/// each way.
-fn replay(
-    turns: &[(Sender, Vec<u8>)],
-    mut cuts: impl FnMut(usize, usize) -> Vec<usize>,
-) -> (Vec<Seen>, Vec<u8>, Vec<u8>) {
-    let mut relay = relay();
-    for (index, (from, bytes)) in turns.iter().enumerate() {
-        let mut points = cuts(index, bytes.len());
-        points.retain(|p| *p > 0 && *p < bytes.len());
-        points.sort_unstable();
-        points.dedup();
-        let mut start = 0;
-        for end in points.into_iter().chain([bytes.len()]) {
-            let chunk = &bytes[start..end];
-            let fed = match from {
-                Sender::Client => relay.client.feed(chunk),
-                Sender::Server => relay.server.feed(chunk),
-            };
-            fed.expect("a valid conversation is never a violation");
-            start = end;
-        }
-    }
-    assert!(relay.client.held.is_empty() && relay.server.held.is_empty());
-    let seen = relay
-        .recorder
-        .drain()
-        .statements
-        .into_iter()
-        .map(|event| Seen {
-            sql: event.sql,
-            rows: event.rows,
-            confirmed: event.confirmed,
-            failed: event.failed,
-            in_transaction: event.in_transaction,
-            round_trip: event.round_trip,
-        })
-        .collect();
-    (seen, relay.client.forwarded, relay.server.forwarded)
-}
-
-fn sent(turns: &[(Sender, Vec<u8>)], from: Sender) -> Vec<u8> {
-    turns
-        .iter()
-        .filter(|(side, _)| *side == from)
-        .flat_map(|(_, bytes)| bytes.clone())
-        .collect()
 }
 
 #[test]
 fn the_whole_conversation_is_relayed_unchanged_and_every_statement_counted() {
     let turns = conversation();
-    let (seen, to_server, to_client) = replay(&turns, |_, _| Vec::new());
+    let (seen, to_server, to_client) = replay(&turns, relay, |_, _| Vec::new());
     assert_eq!(to_server, sent(&turns, Sender::Client));
     assert_eq!(to_client, sent(&turns, Sender::Server));
     let summary: Vec<(&str, Option<u64>, bool)> = seen
@@ -388,25 +290,7 @@ fn the_whole_conversation_is_relayed_unchanged_and_every_statement_counted() {
 
 #[test]
 fn every_byte_boundary_gives_the_same_statements_and_bytes() {
-    let turns = conversation();
-    let whole = replay(&turns, |_, _| Vec::new());
-    for turn in 0..turns.len() {
-        for at in 1..turns[turn].1.len() {
-            let split = replay(
-                &turns,
-                |index, _| if index == turn { vec![at] } else { vec![] },
-            );
-            assert_eq!(split, whole, "turn {turn} split at byte {at}");
-        }
-    }
-}
-
-#[test]
-fn one_byte_at_a_time_gives_the_same_statements_and_bytes() {
-    let turns = conversation();
-    let whole = replay(&turns, |_, _| Vec::new());
-    let bytewise = replay(&turns, |_, length| (1..length).collect());
-    assert_eq!(bytewise, whole);
+    assert_every_split_is_the_same(&conversation(), relay);
 }
 
 proptest! {
@@ -417,19 +301,8 @@ proptest! {
         sizes in proptest::collection::vec(1usize..64, 1..40)
     ) {
         let turns = conversation();
-        let whole = replay(&turns, |_, _| Vec::new());
-        let mut next = 0;
-        let chunked = replay(&turns, |_, length| {
-            let mut points = Vec::new();
-            let mut at = 0;
-            while at < length {
-                at += sizes[next % sizes.len()];
-                next += 1;
-                points.push(at);
-            }
-            points
-        });
-        prop_assert_eq!(chunked, whole);
+        let whole = replay(&turns, relay, |_, _| Vec::new());
+        prop_assert_eq!(replay(&turns, relay, chunked(&sizes)), whole);
     }
 
     #[test]
@@ -442,11 +315,7 @@ proptest! {
             // Logged in first, so the server framer reads statements too.
             relay.server.feed(&conversation()[0].1).unwrap();
             for piece in bytes.chunks(chunk) {
-                let fed = match side {
-                    Sender::Client => relay.client.feed(piece),
-                    Sender::Server => relay.server.feed(piece),
-                };
-                if fed.is_err() {
+                if relay.feed(side, piece).is_err() {
                     break;
                 }
             }
@@ -475,47 +344,13 @@ fn oversized_and_undersized_lengths_are_refused_before_anything_is_held() {
 }
 
 /// A bounded fuzz loop (stable Rust, no libFuzzer): for about two seconds,
-/// mutate the conversation (flip bytes, cut, duplicate, splice) and feed it in
+/// mutate the conversation (flip bytes, cut, duplicate) and feed it in
 /// random chunks. Nothing may panic or hold more than the frame limit.
 #[test]
 fn mutated_conversations_never_panic_within_a_time_budget() {
-    let turns = conversation();
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut random = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    let mut cases = 0;
-    while std::time::Instant::now() < deadline {
-        cases += 1;
-        let mut relay = relay();
-        'turns: for (from, bytes) in &turns {
-            let mut bytes = bytes.clone();
-            match random() % 4 {
-                0 if !bytes.is_empty() => {
-                    let at = (random() as usize) % bytes.len();
-                    bytes[at] ^= 1 << (random() % 8);
-                }
-                1 => bytes.truncate((random() as usize) % (bytes.len() + 1)),
-                2 => bytes.extend(bytes.clone()),
-                _ => {}
-            }
-            let chunk = 1 + (random() as usize) % 97;
-            for piece in bytes.chunks(chunk) {
-                let fed = match from {
-                    Sender::Client => relay.client.feed(piece),
-                    Sender::Server => relay.server.feed(piece),
-                };
-                if fed.is_err() {
-                    break 'turns;
-                }
-            }
-        }
+    let cases = fuzz_mutations(&conversation(), relay, Duration::from_secs(2), |relay| {
         assert!(relay.client.most_held <= LIMIT + 5);
         assert!(relay.server.most_held <= LIMIT + 5);
-    }
+    });
     assert!(cases > 100, "only {cases} cases ran");
 }
