@@ -21,14 +21,32 @@ fn main() {
             println!("cargo:rerun-if-changed=.git/packed-refs");
         }
     }
-    let commit = Command::new("git")
-        .args(["rev-parse", "--verify", "HEAD"])
+    // Only perfguard's own checkout: a vendored copy inside another
+    // repository must not record that repository's commit.
+    let toplevel = Command::new("git")
+        .args(["rev-parse", "--show-toplevel"])
         .current_dir(&manifest_dir)
         .output()
         .ok()
         .filter(|output| output.status.success())
-        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string())
-        .filter(|commit| commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit()));
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string());
+    let own_checkout = toplevel.is_some_and(|top| {
+        Path::new(&top).canonicalize().ok() == Path::new(&manifest_dir).canonicalize().ok()
+    });
+    let commit = own_checkout
+        .then(|| {
+            Command::new("git")
+                .args(["rev-parse", "--verify", "HEAD"])
+                .current_dir(&manifest_dir)
+                .output()
+                .ok()
+                .filter(|output| output.status.success())
+                .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string())
+                .filter(|commit| {
+                    commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit())
+                })
+        })
+        .flatten();
     if let Some(commit) = commit {
         println!("cargo:rustc-env=PERFGUARD_SOURCE_COMMIT={commit}");
     }

@@ -69,13 +69,20 @@ pub enum AfterInterrupt {
 }
 
 /// Handle Ctrl-C: signal a graceful stop if a command asked for one;
-/// otherwise stop every application started for the probes (SIGTERM to its
-/// process group, SIGKILL after 5 s) and remove the temporary worktrees.
+/// otherwise [`clean_up`].
 pub fn on_interrupt() -> AfterInterrupt {
     if let Some(stop) = GRACEFUL_STOP.lock().ok().and_then(|slot| slot.clone()) {
         stop.store(true, Ordering::SeqCst);
         return AfterInterrupt::Continue;
     }
+    clean_up();
+    AfterInterrupt::Exit
+}
+
+/// Stop every application started for the probes (SIGTERM to its process
+/// group, SIGKILL after 5 s) and remove the temporary worktrees: what must
+/// not outlive perfguard when it ends early (Ctrl-C, a panic).
+pub fn clean_up() {
     let groups: Vec<i32> = APP_GROUPS.lock().map(|g| g.clone()).unwrap_or_default();
     if !groups.is_empty() {
         for group in groups {
@@ -87,5 +94,4 @@ pub fn on_interrupt() -> AfterInterrupt {
     for dir in dirs {
         let _ = std::fs::remove_dir_all(&dir);
     }
-    AfterInterrupt::Exit
 }

@@ -1,8 +1,11 @@
 use clap::Parser;
 
 fn main() {
-    // A panic is a perfguard bug, never a verdict: exit 2 and say where.
-    std::panic::set_hook(Box::new(|info| {
+    // A panic is a perfguard bug, never a verdict: report it as Rust does
+    // (RUST_BACKTRACE works), stop what perfguard started, exit 2.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
         let location = info
             .location()
             .map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
@@ -15,6 +18,7 @@ fn main() {
         eprintln!(
             "perfguard: internal error{location}: {message}\nthis is a perfguard bug, not a verdict about your code; please report it with the command you ran"
         );
+        perfguard::interrupt::clean_up();
         std::process::exit(perfguard::exit_codes::COULD_NOT_DECIDE);
     }));
     if std::env::var_os("PERFGUARD_DEBUG_PANIC").is_some() {

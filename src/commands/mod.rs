@@ -8,7 +8,7 @@ mod init;
 mod merge;
 mod show;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -240,7 +240,7 @@ impl Selection {
 /// A results file to gate on: refused when it holds one shard of a set.
 pub(crate) fn read_complete_results(path: &Path) -> Result<Results, Error> {
     let results = Results::read(path)?;
-    if let Some(shard) = &results.shard {
+    if let Some(shard) = results.shard.as_ref().filter(|shard| shard.count > 1) {
         let missing: Vec<String> = (1..=shard.count)
             .filter(|k| *k != shard.index)
             .map(|k| format!("{k}/{}", shard.count))
@@ -262,6 +262,19 @@ pub fn measure(
     options: &MeasureOptions,
     progress: &Progress,
 ) -> Result<Results, Error> {
+    measure_allowing(loaded, working_dir, options, progress, &BTreeSet::new()).map(|(r, _)| r)
+}
+
+/// [`measure`], where a suite named in `may_fail` that fails is left out
+/// (its benchmarks come out `missing`) instead of ending the run; returns a
+/// line per such failure.
+pub(crate) fn measure_allowing(
+    loaded: &LoadedConfig,
+    working_dir: &Path,
+    options: &MeasureOptions,
+    progress: &Progress,
+    may_fail: &BTreeSet<String>,
+) -> Result<(Results, Vec<String>), Error> {
     let revision = crate::revision::current(working_dir);
     let mut results = Results::new(revision, crate::machine::current());
     let selection = Selection::new(loaded, options)?;
@@ -284,12 +297,28 @@ pub fn measure(
         }
     }
     let mut owner: BTreeMap<String, String> = BTreeMap::new();
+    let mut failed: Vec<String> = Vec::new();
+    let mut failures = Vec::new();
     for round in 0..options.runs {
         for suite in &suites {
+            if failed.contains(&suite.name) {
+                continue;
+            }
             if options.runs > 1 {
                 progress.status(&format!("run {} of {}", round + 1, options.runs));
             }
-            let runs = bench::run_suite(suite, working_dir, &options.env, progress)?;
+            let runs = match bench::run_suite(suite, working_dir, &options.env, progress) {
+                Ok(runs) => runs,
+                Err(error) if may_fail.contains(&suite.name) => {
+                    failures.push(format!(
+                        "the merge-base's `[[bench]] {:?}` no longer runs on this branch, so its benchmarks are missing (accept them with a Perf-Accepted trailer if that is intended): {error}",
+                        suite.name
+                    ));
+                    failed.push(suite.name.clone());
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            };
             for (id, run) in runs {
                 if let Some(first) = owner.get(&id).filter(|first| **first != suite.name) {
                     return Err(Error::DuplicateBenchmark {
@@ -321,7 +350,7 @@ pub fn measure(
         results.probes =
             crate::probe::runner::run_probes(loaded, &probes, working_dir, &options.env, progress)?;
     }
-    Ok(results)
+    Ok((results, failures))
 }
 
 /// Compare options from the configuration.

@@ -2,8 +2,10 @@
 //! the merge-base, the gate settings that decide it come from the merge-base's
 //! `perfguard.toml`, and the branch's value applies only where it is stricter:
 //!
-//! - `[gate]`: the smaller `threshold` and `noise`, the larger `alpha`; the
-//!   merge-base's `baselines` folder;
+//! - `[gate]`: the smaller `threshold`, the larger `alpha`; the merge-base's
+//!   `noise` (it describes the machine's run-to-run noise, and a smaller prior
+//!   is not stricter: a benchmark whose spread is beyond it is judged on its
+//!   own rounds, with a wider interval) and `baselines` folder;
 //! - a `[[bench]]` suite: the merge-base's `command` and `env` (what it
 //!   measures and how), the smaller per-suite threshold;
 //! - a `[[probe]]`: the merge-base's request (`method`, `path`, `body`,
@@ -25,6 +27,10 @@ pub struct Tightened {
     pub config: Config,
     /// One line per changed setting, naming it and the side whose value applies.
     pub changes: Vec<String>,
+    /// Suites the branch deleted or whose command or env it changed: measured
+    /// with the merge-base's command, which may no longer run on the branch
+    /// (their benchmarks are then `missing`, which a trailer can accept).
+    pub replaced_suites: Vec<String>,
 }
 
 const BASE: &str = "the merge-base's";
@@ -79,12 +85,16 @@ pub fn tighten(base: &Config, head: &Config) -> Tightened {
         base.gate.threshold,
         head.gate.threshold,
     );
-    gate.noise = stricter_percent(
-        &mut changes,
-        "`[gate].noise`",
-        base.gate.noise,
-        head.gate.noise,
-    );
+    if base.gate.noise != head.gate.noise {
+        note(
+            &mut changes,
+            "`[gate].noise`",
+            &base.gate.noise.to_string(),
+            &head.gate.noise.to_string(),
+            true,
+        );
+        gate.noise = base.gate.noise;
+    }
     if base.gate.alpha != head.gate.alpha {
         let base_applies = base.gate.alpha >= head.gate.alpha;
         note(
@@ -108,6 +118,17 @@ pub fn tighten(base: &Config, head: &Config) -> Tightened {
     }
 
     config.bench = tighten_suites(base, head, config.gate.threshold, &mut changes);
+    let replaced_suites = base
+        .bench
+        .iter()
+        .filter(|b| {
+            head.bench
+                .iter()
+                .find(|h| h.name == b.name)
+                .is_none_or(|h| h.command != b.command || h.env != b.env)
+        })
+        .map(|b| b.name.clone())
+        .collect();
     config.probe = tighten_probes(base, head, &mut changes);
 
     let settings = &mut config.probes;
@@ -161,7 +182,11 @@ pub fn tighten(base: &Config, head: &Config) -> Tightened {
             head.probes.quiet_period
         };
     }
-    Tightened { config, changes }
+    Tightened {
+        config,
+        changes,
+        replaced_suites,
+    }
 }
 
 fn tighten_suites(
@@ -362,6 +387,7 @@ noise = "50%""#,
         assert_eq!(applied.probe[0].path, "/products/42/recommendations");
         assert_eq!(applied.probe[0].max_queries, Some(10));
         assert_eq!(applied.probe[0].allow, 1);
+        assert_eq!(tightened.replaced_suites, ["core"]);
         let text = tightened.changes.join("\n");
         for needle in [
             "`[gate].threshold` from 5% to 500%: the merge-base's 5% applies",
@@ -426,11 +452,28 @@ alpha = 0.1"#,
             .map(|p| p.name.as_str())
             .collect();
         assert_eq!(probes, ["recommendations", "renamed"]);
+        assert_eq!(tightened.replaced_suites, ["io"]);
         let text = tightened.changes.join("\n");
         assert!(text.contains("removes `[[bench]] \"io\"`"), "{text}");
         assert!(
             text.contains("removes `[[probe]] \"recommendations\"`"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn the_noise_prior_is_the_merge_bases_either_way() {
+        let quieter = BASE_TOML.replace(
+            r#"threshold = "5%""#,
+            "threshold = \"5%\"\nnoise = \"0.5%\"",
+        );
+        let tightened = tighten(&config(BASE_TOML), &config(&quieter));
+        assert_eq!(tightened.config.gate.noise, Percent(0.02));
+        assert!(
+            tightened.changes[0]
+                .contains("`[gate].noise` from 2% to 0.5%: the merge-base's 2% applies"),
+            "{:?}",
+            tightened.changes
         );
     }
 

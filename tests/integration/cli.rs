@@ -255,3 +255,31 @@ fn every_reproduce_line_in_fixtures_and_snapshots_parses() {
         }
     }
 }
+
+#[test]
+fn a_one_shard_set_is_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("fixtures/verdicts/current.json")).unwrap(),
+    )
+    .unwrap();
+    results["shard"] = serde_json::json!({"index": 1, "count": 1, "selected": ["core", "io"]});
+    std::fs::write(dir.path().join("current.json"), results.to_string()).unwrap();
+    std::fs::copy(
+        repo_root().join("fixtures/verdicts/baseline.json"),
+        dir.path().join("baseline.json"),
+    )
+    .unwrap();
+    let output = perfguard()
+        .current_dir(dir.path())
+        .args([
+            "--config",
+            "absent.toml",
+            "compare",
+            "baseline.json",
+            "current.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+}

@@ -869,3 +869,42 @@ fn a_benchmark_the_branch_stops_measuring_fails_until_a_trailer_accepts_it() {
         "the large input is no longer supported"
     );
 }
+
+#[test]
+fn a_suite_the_branch_deletes_whose_command_no_longer_runs_is_missing_until_accepted() {
+    let repo = two_suites();
+    repo.record();
+    repo.commit("Record the baselines");
+    repo.git(&["checkout", "--quiet", "-b", "drop-big"]);
+    // The branch removes the `big` suite and the bench it ran.
+    repo.project.write(
+        "perfguard.toml",
+        "[gate]\nbase_ref = \"main\"\n\n\
+         [[bench]]\nname = \"small\"\ncommand = \"sh fake-bench.sh checksum_small\"\n",
+    );
+    let script = repo.project.read("fake-bench.sh");
+    repo.project.write(
+        "fake-bench.sh",
+        &format!("[ \"$1\" = checksum ] && {{ echo 'no bench target named checksum' >&2; exit 101; }}\n{script}"),
+    );
+    repo.commit("Remove the big suite");
+
+    let output = repo.run(&["check", "--format", "json"]);
+    let comparison = json(&output);
+    assert_code(&output, 1);
+    let large = entry(&comparison, "checksum/large");
+    assert_eq!(large["verdict"], "missing", "{large:#}");
+    assert!(
+        comparison["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("`[[bench]] \"big\"` no longer runs on this branch")),
+        "{comparison:#}"
+    );
+
+    repo.commit("Drop the big benchmarks\n\nPerf-Accepted: checksum/large: the big suite is gone");
+    let output = repo.run(&["check", "--format", "json"]);
+    assert_code(&output, 0);
+    let comparison = json(&output);
+    assert_eq!(entry(&comparison, "checksum/large")["verdict"], "accepted");
+}

@@ -62,6 +62,9 @@ pub(super) struct Plan {
     pub results_file: Option<PathBuf>,
     /// What a reviewer must see first, in order.
     pub warnings: Vec<String>,
+    /// Suites measured with the merge-base's command that the branch deleted
+    /// or changed: if that command fails here, their benchmarks are `missing`.
+    pub may_fail: std::collections::BTreeSet<String>,
 }
 
 impl Plan {
@@ -146,6 +149,7 @@ fn resolve_without_git(
         timing: TimingMode::Stored { confirm: false },
         results_file: options.gate.results.clone(),
         warnings: Vec::new(),
+        may_fail: Default::default(),
     })
 }
 
@@ -156,9 +160,16 @@ fn resolve_in_git(
     options: &CheckOptions,
 ) -> Result<Plan, Error> {
     let gate = &options.gate;
+    // On a GitHub pull request the base is the pull request's, whatever the
+    // branch's own `[gate].base_ref` says.
+    let github_base = std::env::var("GITHUB_BASE_REF")
+        .ok()
+        .filter(|base| !base.is_empty())
+        .map(|base| format!("origin/{base}"));
     let base_ref = gate
         .against
         .clone()
+        .or(github_base)
         .unwrap_or_else(|| loaded.config.gate.base_ref.clone());
     let project_relative = checkout::project_relative(&repo, &loaded)?;
 
@@ -205,16 +216,19 @@ fn resolve_in_git(
 
     // Gate settings: the merge-base's, where the branch would loosen them.
     let mut warnings = Vec::new();
+    let mut may_fail = std::collections::BTreeSet::new();
     if baselines_from == BaselinesFrom::Base
         && let Some(commit) = merge_base
     {
-        warnings.extend(apply_base_settings(
+        let (changes, replaced) = apply_base_settings(
             &head_repo,
             commit,
             &project_relative,
             &mut loaded,
             &progress,
-        )?);
+        )?;
+        warnings.extend(changes);
+        may_fail.extend(replaced);
     }
     let baselines_relative = project_relative.join(&loaded.config.gate.baselines);
 
@@ -304,6 +318,7 @@ fn resolve_in_git(
         timing,
         results_file: options.gate.results.clone(),
         warnings,
+        may_fail,
     })
 }
 
@@ -317,7 +332,7 @@ fn apply_base_settings(
     project_relative: &Path,
     loaded: &mut LoadedConfig,
     progress: &Progress,
-) -> Result<Vec<String>, Error> {
+) -> Result<(Vec<String>, Vec<String>), Error> {
     let file_name = loaded
         .path
         .file_name()
@@ -329,17 +344,36 @@ fn apply_base_settings(
             relative.display(),
             short_id(&merge_base.to_string())
         ));
-        return Ok(Vec::new());
+        return Ok(Default::default());
     };
     let label = PathBuf::from(format!(
         "{}:{}",
         short_id(&merge_base.to_string()),
         relative.display()
     ));
-    let base = config::parse(&label, &text)?;
+    let base = match config::parse(&label, &text) {
+        Ok(base) => base,
+        // A base this perfguard cannot read must not block every pull request.
+        Err(error) => {
+            return Ok((
+                vec![format!(
+                    "the merge-base's perfguard.toml cannot be read by this perfguard ({error}), so this branch's settings apply unchecked; fix the file on the base branch"
+                )],
+                Vec::new(),
+            ));
+        }
+    };
+    let mut changes = Vec::new();
+    if base.gate.base_ref != loaded.config.gate.base_ref {
+        changes.push(format!(
+            "perfguard.toml changes `[gate].base_ref` from {:?} to {:?}: the merge-base was found with {:?}; CI should pass the pull request's base with --against",
+            base.gate.base_ref, loaded.config.gate.base_ref, loaded.config.gate.base_ref
+        ));
+    }
     let tightened = tighten(&base, &loaded.config);
     loaded.config = tightened.config;
-    Ok(tightened.changes)
+    changes.extend(tightened.changes);
+    Ok((changes, tightened.replaced_suites))
 }
 
 /// `main`, `` `v2` (1a2b3c4d) `` for `--rev`, or a detached HEAD as CI checks it out.

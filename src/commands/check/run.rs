@@ -43,8 +43,10 @@ pub(super) fn execute(
 /// another commit), or measured; in paired mode only the probes are measured
 /// here, the timings come from the paired run.
 fn measure_head(plan: &mut Plan, options: &CheckOptions) -> Result<Results, Error> {
-    if let Some(path) = &plan.results_file {
-        let results = crate::commands::read_complete_results(path)?;
+    if let Some(path) = plan.results_file.clone() {
+        let path = &path;
+        let mut results = crate::commands::read_complete_results(path)?;
+        apply_probe_settings(&mut results, plan, path);
         if let Some(git) = &plan.git
             && results.revision.commit.as_deref() != Some(git.head_commit.to_string().as_str())
         {
@@ -82,12 +84,39 @@ fn measure_head(plan: &mut Plan, options: &CheckOptions) -> Result<Results, Erro
                 ))
             }
         }
-        TimingMode::Stored { .. } => measure(
-            &plan.loaded,
-            &plan.head_dir,
-            &measure_options,
-            &plan.progress,
-        ),
+        TimingMode::Stored { .. } => {
+            let (results, failures) = crate::commands::measure_allowing(
+                &plan.loaded,
+                &plan.head_dir,
+                &measure_options,
+                &plan.progress,
+                &plan.may_fail,
+            )?;
+            plan.warnings.extend(failures);
+            Ok(results)
+        }
+    }
+}
+
+/// A results file was measured elsewhere, with whatever settings that run
+/// had: its probes are judged with the plan's `allow` and `max_queries` (the
+/// merge-base's where the branch would loosen them), and a probe measured at
+/// another endpoint than the plan's is called out first.
+fn apply_probe_settings(results: &mut Results, plan: &mut Plan, path: &std::path::Path) {
+    for (name, probe) in &mut results.probes {
+        let Some(config) = plan.loaded.config.probe.iter().find(|p| &p.name == name) else {
+            continue;
+        };
+        probe.allow = config.allow;
+        probe.max_queries = config.max_queries;
+        let endpoint = format!("{} {}", config.method.to_uppercase(), config.path);
+        if probe.endpoint != endpoint {
+            plan.warnings.push(format!(
+                "{} measured probe {name:?} at `{}`, but the gate's settings probe `{endpoint}`: its counts do not measure what the gate checks; re-run it with the merge-base's perfguard.toml",
+                path.display(),
+                probe.endpoint
+            ));
+        }
     }
 }
 
