@@ -104,6 +104,9 @@ class Trials:
         )
         self.env["CARGO_TARGET_DIR"] = str(fixture_target.resolve())
         self.env.pop("CRITERION_HOME", None)
+        # The trial repositories have no origin: a pull request's base (set
+        # when this runs in GitHub Actions) must not replace their base_ref.
+        self.env.pop("GITHUB_BASE_REF", None)
         if args.smoke:
             self.env["QUALITY_FIXTURE_ONLY"] = ",".join(SMOKE_BENCHMARKS)
             self.env["QUALITY_FIXTURE_QUICK"] = "1"

@@ -908,3 +908,36 @@ fn a_suite_the_branch_deletes_whose_command_no_longer_runs_is_missing_until_acce
     let comparison = json(&output);
     assert_eq!(entry(&comparison, "checksum/large")["verdict"], "accepted");
 }
+
+#[test]
+fn on_a_github_pull_request_the_base_is_the_pull_requests() {
+    let repo = Repo::replaying();
+    repo.record();
+    repo.commit("Record the baselines");
+    repo.git(&["branch", "release"]);
+    repo.git(&["checkout", "--quiet", "-b", "feature"]);
+    // The branch points its own base_ref at itself...
+    repo.project.write(
+        "perfguard.toml",
+        "[gate]\nbase_ref = \"feature\"\n\n[[bench]]\nname = \"work\"\ncommand = \"sh fake-bench.sh\"\n",
+    );
+    repo.commit("Gate against myself");
+    repo.git(&["update-ref", "refs/remotes/origin/release", "release"]);
+    // ...but GitHub says the pull request targets `release`.
+    let output = repo
+        .perfguard()
+        .env("GITHUB_BASE_REF", "release")
+        .args(["check", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_code(&output, 0);
+    let comparison = json(&output);
+    assert_eq!(comparison["base_ref"], "origin/release", "{comparison:#}");
+    assert!(
+        comparison["warnings"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("perfguard.toml changes `[gate].base_ref` from \"main\" to \"feature\""),
+        "{comparison:#}"
+    );
+}

@@ -17,6 +17,9 @@ pub fn perfguard() -> assert_cmd::Command {
     command
         .env_remove("GITHUB_STEP_SUMMARY")
         .env_remove("GITHUB_OUTPUT")
+        // A pull request's base (GitHub Actions) would replace the temporary
+        // repositories' own base_ref.
+        .env_remove("GITHUB_BASE_REF")
         .env("NO_COLOR", "1");
     command
 }
