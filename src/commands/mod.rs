@@ -401,15 +401,12 @@ fn to_stdout(
     comparison: &Comparison,
     options: &ReportOptions,
 ) -> Result<(), Error> {
-    let stdout = std::io::stdout();
-    let mut lock = stdout.lock();
-    match report::render(format, comparison, options, &mut lock).and_then(|_| lock.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Report {
-            path: "stdout".into(),
-            source: e,
-        }),
-        _ => Ok(()),
-    }
+    let mut buffer = Vec::new();
+    report::render(format, comparison, options, &mut buffer).map_err(|source| Error::Report {
+        path: "stdout".into(),
+        source,
+    })?;
+    print(&buffer)
 }
 
 /// Print the main report and write every `--report` target.
@@ -524,14 +521,12 @@ pub fn record(global: &Global, options: BaselineRecord) -> Result<i32, Error> {
 pub fn show(global: &Global) -> Result<i32, Error> {
     let loaded = load(global)?;
     let set = baselines::read_dir(&loaded.baselines_dir())?;
-    let mut out = std::io::stdout().lock();
-    match show::print(&set, &mut out) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Report {
-            path: "stdout".into(),
-            source: e,
-        }),
-        _ => Ok(exit_codes::NO_REGRESSION),
-    }
+    let mut text = Vec::new();
+    show::print(&set, &mut text).map_err(|source| Error::Report {
+        path: "stdout".into(),
+        source,
+    })?;
+    print(&text).map(|()| exit_codes::NO_REGRESSION)
 }
 
 /// `perfguard report`: render a stored comparison; exits as the gate did.

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{CompareOptions, measured_bench, summaries};
-use crate::comparison::{BenchChange, Entry, Reason, Subject, TimingMode, TimingSource};
+use crate::comparison::{BenchChange, Entry, Reason, Subject, TimingMode, TimingSource, percent};
 use crate::results::BenchResult;
 use crate::stats;
 
@@ -82,10 +82,6 @@ pub(super) fn compare_benches(
 
 /// Benchmarks a suite-wide shift needs before it is called one.
 const SHIFT_MIN_BENCHMARKS: usize = 5;
-
-fn percent(ratio: f64) -> String {
-    format!("{:+.1}%", (ratio - 1.0) * 100.0)
-}
 
 /// A warning when the stored-mode benchmarks moved together: most of them in
 /// the same direction, by a median at least the smallest threshold. A machine

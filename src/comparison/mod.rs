@@ -13,6 +13,7 @@ use crate::results::{FileError, Machine, Revision};
 mod reason;
 mod wire;
 
+pub(crate) use reason::percent;
 pub use reason::{
     Confirmation, QueryReason, Reason, TimingReason, TimingRule, TimingSource, describe_diff,
 };

@@ -143,7 +143,8 @@ pub enum Reason {
     },
 }
 
-fn percent(ratio: f64) -> String {
+/// A ratio as a signed percentage: `1.3` -> `+30.0%`.
+pub(crate) fn percent(ratio: f64) -> String {
     format!("{:+.1}%", (ratio - 1.0) * 100.0)
 }
 

@@ -117,18 +117,8 @@ pub fn tighten(base: &Config, head: &Config) -> Tightened {
         gate.baselines = base.gate.baselines.clone();
     }
 
-    config.bench = tighten_suites(base, head, config.gate.threshold, &mut changes);
-    let replaced_suites = base
-        .bench
-        .iter()
-        .filter(|b| {
-            head.bench
-                .iter()
-                .find(|h| h.name == b.name)
-                .is_none_or(|h| h.command != b.command || h.env != b.env)
-        })
-        .map(|b| b.name.clone())
-        .collect();
+    let (suites, replaced_suites) = tighten_suites(base, head, config.gate.threshold, &mut changes);
+    config.bench = suites;
     config.probe = tighten_probes(base, head, &mut changes);
 
     let settings = &mut config.probes;
@@ -194,8 +184,10 @@ fn tighten_suites(
     head: &Config,
     gate_threshold: Percent,
     changes: &mut Vec<String>,
-) -> Vec<BenchSuite> {
+) -> (Vec<BenchSuite>, Vec<String>) {
     let mut suites = Vec::new();
+    // Deleted, or measured differently on the branch: the base's command decides.
+    let mut replaced = Vec::new();
     for base_suite in &base.bench {
         let name = &base_suite.name;
         let Some(head_suite) = head.bench.iter().find(|s| &s.name == name) else {
@@ -203,8 +195,12 @@ fn tighten_suites(
                 "perfguard.toml removes `[[bench]] {name:?}`: it is still measured with {BASE} settings (a benchmark it no longer finds is `missing`, which fails unless a Perf-Accepted trailer accepts it)"
             ));
             suites.push(base_suite.clone());
+            replaced.push(name.clone());
             continue;
         };
+        if base_suite.command != head_suite.command || base_suite.env != head_suite.env {
+            replaced.push(name.clone());
+        }
         let mut suite = head_suite.clone();
         let what = |key: &str| format!("`[[bench]] {name:?}`.{key}");
         if base_suite.command != head_suite.command {
@@ -243,7 +239,7 @@ fn tighten_suites(
             .filter(|s| !base.bench.iter().any(|b| b.name == s.name))
             .cloned(),
     );
-    suites
+    (suites, replaced)
 }
 
 fn tighten_probes(base: &Config, head: &Config, changes: &mut Vec<String>) -> Vec<Probe> {

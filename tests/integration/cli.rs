@@ -78,6 +78,12 @@ fn auto_colour_follows_clicolor_force_and_no_color() {
     assert!(!run(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]).contains(escape));
 }
 
+/// A results file of the shared fixture `fixtures/verdicts/`, to edit.
+fn verdicts_fixture(name: &str) -> serde_json::Value {
+    let path = repo_root().join("fixtures/verdicts").join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 fn compare_fixture() -> assert_cmd::Command {
     let mut command = perfguard();
     command
@@ -143,10 +149,7 @@ fn a_closed_pipe_ends_quietly_with_the_verdicts_exit_code() {
     use std::io::Read;
     // More than a pipe buffer (64 KiB) of JSON, so the write meets the closed end.
     let dir = tempfile::tempdir().unwrap();
-    let mut results: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_root().join("fixtures/verdicts/current.json")).unwrap(),
-    )
-    .unwrap();
+    let mut results = verdicts_fixture("current.json");
     let template = results["benches"]["core/parse"].clone();
     for index in 0..2_000 {
         results["benches"][format!("bulk/{index:04}")] = template.clone();
@@ -191,10 +194,7 @@ fn a_closed_pipe_ends_quietly_with_the_verdicts_exit_code() {
 fn an_unstable_probe_is_exit_2_not_a_pass() {
     let dir = tempfile::tempdir().unwrap();
     for name in ["baseline.json", "current.json"] {
-        let mut results: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(repo_root().join("fixtures/verdicts").join(name)).unwrap(),
-        )
-        .unwrap();
+        let mut results = verdicts_fixture(name);
         results["benches"] = serde_json::json!({});
         let search = results["probes"]["search"].clone();
         results["probes"] = serde_json::json!({ "search": search });
@@ -259,10 +259,7 @@ fn every_reproduce_line_in_fixtures_and_snapshots_parses() {
 #[test]
 fn a_one_shard_set_is_complete() {
     let dir = tempfile::tempdir().unwrap();
-    let mut results: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_root().join("fixtures/verdicts/current.json")).unwrap(),
-    )
-    .unwrap();
+    let mut results = verdicts_fixture("current.json");
     results["shard"] = serde_json::json!({"index": 1, "count": 1, "selected": ["core", "io"]});
     std::fs::write(dir.path().join("current.json"), results.to_string()).unwrap();
     std::fs::copy(
