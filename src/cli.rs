@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::{
-    BaselineRecord, BaselinesFrom, CheckOptions, CompareFiles, GateOptions, Global, Init,
+    BaselineRecord, BaselinesFrom, CheckOptions, CompareFiles, GateOptions, Global, Hook, Init,
     MeasureOptions, MergeOptions, RenderReport, ReportTarget, RunOptions,
 };
 use crate::progress::Verbosity;
@@ -147,6 +147,9 @@ pub enum Commands {
         #[arg(long)]
         force: bool,
     },
+    /// Install or remove a git pre-push hook that runs `perfguard check --budget 2m`.
+    #[command(subcommand)]
+    Hook(HookCommand),
     /// Print a shell completion script, e.g. `perfguard completions bash > ~/.local/share/bash-completion/completions/perfguard`.
     Completions {
         /// The shell to complete in.
@@ -160,6 +163,20 @@ pub enum Commands {
         #[arg(value_name = "COMMAND")]
         command: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// Write the pre-push hook (where `core.hooksPath` or the repository's
+    /// hooks/ folder says); installing again is a no-op.
+    Install {
+        /// Replace a pre-push hook perfguard did not write (it is kept and
+        /// restored by `perfguard hook uninstall`).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Remove perfguard's pre-push hook (and restore the one it replaced).
+    Uninstall,
 }
 
 #[derive(Debug, Subcommand)]
@@ -225,13 +242,14 @@ pub struct GateArgs {
     /// kind of machine). Query counts still compare with the stored baselines.
     #[arg(long)]
     pub paired: bool,
-    /// Rounds of a paired run or confirmation; each runs every suite at base and at head.
+    /// Paired rounds before the first look at the verdict: every compared
+    /// benchmark is run this many times at base and at head.
     #[arg(long, value_name = "N", default_value_t = crate::commands::DEFAULT_ROUNDS,
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub rounds: u32,
-    /// Rounds at most for the benchmarks the first --rounds leave unsettled
-    /// (not regressed, with an interval still reaching the threshold); only those are
-    /// re-run. Default: twice --rounds. Equal to --rounds: no extra rounds.
+    /// Rounds at most for the benchmarks the first --rounds leave unsettled;
+    /// only those are run again. Default: 10, or twice --rounds if larger.
+    /// Equal to --rounds: no extra rounds.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=200))]
     pub max_rounds: Option<u32>,
     /// Fail on regressions against the stored baselines without re-running
@@ -245,6 +263,16 @@ pub struct GateArgs {
     /// instead of the working tree.
     #[arg(long, value_name = "REV")]
     pub rev: Option<String>,
+    /// Wall time the check may take (`10m`, `90s`): paired rounds stop when it
+    /// runs out and what they left unsettled is `inconclusive`. Default:
+    /// [gate].budget, else none.
+    #[arg(long, value_name = "DURATION", value_parser = parse_budget)]
+    pub budget: Option<std::time::Duration>,
+}
+
+fn parse_budget(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{e}; write a duration such as `10m`, `90s` or `1h 30m`"))
 }
 
 impl From<GateArgs> for GateOptions {
@@ -261,6 +289,7 @@ impl From<GateArgs> for GateOptions {
             confirm: !args.no_confirm,
             results: args.results,
             rev: args.rev,
+            budget: args.budget,
         }
     }
 }
@@ -340,6 +369,8 @@ pub(crate) enum Action {
         listen: Option<std::net::SocketAddr>,
     },
     Init(Init),
+    /// Install or remove the pre-push hook.
+    Hook(Hook),
     /// Print a shell completion script ([`write_completions`]).
     Completions(clap_complete::Shell),
     /// Print a man page ([`write_man`]).
@@ -423,6 +454,8 @@ impl Cli {
             }),
             Commands::Proxy { upstream, listen } => Action::Proxy { upstream, listen },
             Commands::Init { force } => Action::Init(Init { force }),
+            Commands::Hook(HookCommand::Install { force }) => Action::Hook(Hook::Install { force }),
+            Commands::Hook(HookCommand::Uninstall) => Action::Hook(Hook::Uninstall),
             Commands::Completions { shell } => Action::Completions(shell),
             Commands::Man { command } => Action::Man(command),
         };

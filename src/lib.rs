@@ -53,6 +53,7 @@ pub fn main_impl(cli: Cli) -> i32 {
         Action::Report(options) => commands::render_report(&global, options),
         Action::Proxy { upstream, listen } => commands::proxy(&upstream, listen),
         Action::Init(options) => commands::init(&global, options),
+        Action::Hook(action) => commands::hook(&global, action),
         Action::Completions(shell) => {
             let mut script = Vec::new();
             cli::write_completions(shell, &mut script);

@@ -28,6 +28,16 @@ fn rustc_version() -> String {
 }
 
 /// The machine perfguard is running on.
+/// The one-minute load average (`/proc/loadavg`), where the system has one.
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 pub fn current() -> Machine {
     Machine {
         cpu_model: cpu_model(),

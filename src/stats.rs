@@ -52,7 +52,7 @@
 //! again before it settles, live with every other verdict rule in
 //! [`crate::compare::timing`].
 
-use statrs::distribution::{ContinuousCDF, FisherSnedecor, StudentsT};
+use statrs::distribution::{ContinuousCDF, FisherSnedecor, Normal, StudentsT};
 
 /// A benchmark whose own spread lies beyond this quantile of what the prior
 /// predicts is not moderated towards the prior (see [`moderate`]).
@@ -365,6 +365,91 @@ pub fn undisturbed_rounds(log_ratios: &[f64]) -> Vec<bool> {
     keep
 }
 
+/// The splitmix64 mix of `n` (Steele, Lea and Flood, "Fast splittable
+/// pseudorandom number generators", OOPSLA 2014): a seeded, reproducible
+/// stream from `n = 1, 2, ...`.
+pub fn splitmix64(n: u64) -> u64 {
+    let mut x = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// Nominal two-sided levels of a group-sequential design: the test at each
+/// look (after `looks[k]` rounds of at most `max` rounds) is significant when
+/// its p-value is below `levels[k]`, and the chance that any look raises a
+/// false alarm stays `alpha`.
+///
+/// The alpha spent by information fraction `t` follows Lan and DeMets'
+/// O'Brien-Fleming-type spending function, `2 - 2 Phi(z_{1-alpha/2} / sqrt(t))`
+/// (Lan & DeMets, "Discrete sequential boundaries for clinical trials",
+/// Biometrika 70, 1983; O'Brien & Fleming, Biometrics 35, 1979): early looks
+/// spend almost nothing, so a benchmark stops early only on overwhelming
+/// evidence, and the last look keeps nearly the whole alpha. The boundaries
+/// for that spending are found by simulating the standardised statistic at the
+/// looks (sums of independent normal rounds, a seeded generator: the same
+/// design gives the same levels every run) rather than by numerical
+/// integration.
+pub fn sequential_levels(looks: &[u32], max: u32, alpha: f64) -> Vec<f64> {
+    const PATHS: usize = 40_000;
+    let normal = Normal::standard();
+    let z = normal.inverse_cdf(1.0 - alpha / 2.0);
+    let spent = |t: f64| {
+        if t <= 0.0 {
+            0.0
+        } else {
+            (2.0 - 2.0 * normal.cdf(z / t.min(1.0).sqrt())).min(alpha)
+        }
+    };
+    let mut state: u64 = 0;
+    let mut uniform = move || {
+        state = state.wrapping_add(1);
+        ((splitmix64(state) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    let mut standard_normal = move || {
+        let (u, v) = (uniform(), uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    };
+    // |Z| of every path at every look.
+    let mut statistics = vec![Vec::with_capacity(PATHS); looks.len()];
+    for _ in 0..PATHS {
+        let mut sum = 0.0;
+        let mut round = 0;
+        for (k, &look) in looks.iter().enumerate() {
+            while round < look {
+                sum += standard_normal();
+                round += 1;
+            }
+            statistics[k].push((sum / f64::from(look.max(1)).sqrt()).abs());
+        }
+    }
+    let mut stopped = vec![false; PATHS];
+    let mut levels = Vec::with_capacity(looks.len());
+    let mut spent_before = 0.0;
+    for (k, &look) in looks.iter().enumerate() {
+        let spend_now = spent(f64::from(look) / f64::from(max.max(1))) - spent_before;
+        spent_before += spend_now.max(0.0);
+        let crossings = (spend_now.max(0.0) * PATHS as f64).round() as usize;
+        let mut open: Vec<(f64, usize)> = (0..PATHS)
+            .filter(|&i| !stopped[i])
+            .map(|i| (statistics[k][i], i))
+            .collect();
+        open.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let level = match crossings.min(open.len()) {
+            0 => spend_now.max(0.0) / 2.0,
+            n => {
+                let boundary = open[n - 1].0;
+                for &(_, i) in &open[..n] {
+                    stopped[i] = true;
+                }
+                2.0 * (1.0 - normal.cdf(boundary))
+            }
+        };
+        levels.push(level.min(alpha));
+    }
+    levels
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -656,5 +741,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn sequential_levels_spend_little_early_and_keep_the_total() {
+        let looks: Vec<u32> = (3..=10).collect();
+        let levels = sequential_levels(&looks, 10, 0.05);
+        assert_eq!(levels.len(), 8);
+        assert!(levels[0] < 0.002, "{levels:?}");
+        assert!(levels.windows(2).all(|w| w[0] <= w[1] + 1e-4), "{levels:?}");
+        let last = *levels.last().unwrap();
+        assert!((0.03..0.05).contains(&last), "{levels:?}");
+        // A single look is the fixed design.
+        let single = sequential_levels(&[5], 5, 0.05);
+        assert!((single[0] - 0.05).abs() < 0.003, "{single:?}");
+        // The same design gives the same levels.
+        assert_eq!(levels, sequential_levels(&looks, 10, 0.05));
     }
 }

@@ -67,13 +67,16 @@ def scaled_units(nominal: int, permille: int) -> int:
     return (nominal * permille + 500) // 1000
 
 
-def scale_source(permille: list[int]) -> str:
+def scale_source(permille: list[int], trial: int = 0) -> str:
     values = ", ".join(str(p) for p in permille)
     return (
         "//! Work of each benchmark in permille of its nominal size (1000 = nominal).\n"
         "//! Written by scripts/quality/harness.py for a trial commit.\n\n"
         "/// Indexed like [`crate::BENCHMARKS`].\n"
-        f"pub const SCALE_PERMILLE: [u32; 20] = [{values}];\n"
+        f"pub const SCALE_PERMILLE: [u32; 20] = [{values}];\n\n"
+        "/// The trial: read outside the measured loops, so that every trial's bench\n"
+        "/// executable differs from the base's and is measured, even for A/A.\n"
+        f"pub const TRIAL: u32 = {trial + 1};\n"
     )
 
 
@@ -154,7 +157,7 @@ class Trials:
         for index in affected:
             permille[index] = 1000 + 10 * effect
         self.git("checkout", "-q", "-B", f"trial-{trial}", "main")
-        (self.repo / "src" / "scale.rs").write_text(scale_source(permille))
+        (self.repo / "src" / "scale.rs").write_text(scale_source(permille, trial))
         self.git("add", "-A")
         self.git("commit", "-q", "--allow-empty", "-m", f"trial {trial}: +{effect}% on {len(affected)}")
 

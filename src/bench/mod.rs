@@ -2,6 +2,8 @@
 //! pointed at a fresh directory, streams its output behind a progress display,
 //! then reads what criterion wrote.
 
+pub(crate) mod build;
+pub(crate) mod direct;
 pub(crate) mod paired;
 pub mod reader;
 

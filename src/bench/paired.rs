@@ -10,28 +10,35 @@
 //! favour one side. The benchmarks the first rounds leave unsettled are
 //! measured again alone, through criterion's filter argument.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use super::BenchError;
+use super::direct::{Runnable, ShortRun};
 use crate::config::BenchSuite;
 use crate::progress::Progress;
 use crate::results::PairedRuns;
 
-/// Rounds when `--rounds` is not given: five pairs per benchmark, which with
-/// the noise prior resolves a 5% change on a typical CI runner, for the cost of
-/// ten runs of each suite.
-pub const DEFAULT_ROUNDS: u32 = 5;
+/// Rounds before the first look when `--rounds` is not given: three pairs,
+/// the fewest whose scatter says anything; a sequential design
+/// ([`crate::compare::paired::Sequential`]) then looks after every round.
+pub const DEFAULT_ROUNDS: u32 = 3;
+
+/// Rounds at most when `--max-rounds` is not given (and `--rounds` is below half of it).
+pub const DEFAULT_MAX_ROUNDS: u32 = 10;
 
 /// How many rounds a paired run makes: `first` for every benchmark, then up to
 /// `max` for the benchmarks the first rounds leave unsettled
 /// ([`stats::needs_more_rounds`]): not regressed, with an interval that still
 /// reaches the threshold. Only those are re-run (through criterion's
 /// filter), so a clear suite costs `first` rounds and a noisy benchmark gets
-/// the evidence it needs. The verdict is decided at two looks only (after
-/// `first` and after `max` rounds), which keeps the extra false alarms of
-/// looking twice small.
+/// the evidence it needs. Whole-suite rounds ([`measure`]) look at the
+/// verdict twice only (after `first` and after `max` rounds), which keeps the
+/// extra false alarms of looking twice small; direct rounds
+/// ([`measure_direct`]) look after every round from `first` on, at the levels
+/// of a sequential design (`compare::paired::Sequential`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rounds {
     pub first: u32,
@@ -39,11 +46,13 @@ pub struct Rounds {
 }
 
 impl Rounds {
-    /// `--rounds N` alone: up to twice as many for unsettled benchmarks.
+    /// `--rounds N` alone: up to 10, or twice N if that is more.
     pub fn new(first: u32, max: Option<u32>) -> Rounds {
         Rounds {
             first,
-            max: max.unwrap_or(first.saturating_mul(2)),
+            max: max
+                .unwrap_or(first.saturating_mul(2).max(DEFAULT_MAX_ROUNDS))
+                .max(first),
         }
     }
 }
@@ -77,6 +86,16 @@ pub enum PairedError {
         suite: String,
         program: String,
         side: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "[[bench]] {suite:?}: `{command}` built no bench target; does the command name a criterion bench target (`[[bench]]` with `harness = false` in Cargo.toml)?"
+    )]
+    NoBenchTargets { suite: String, command: String },
+    #[error("cannot copy a bench executable to {path}: {source}")]
+    Store {
+        path: PathBuf,
         #[source]
         source: std::io::Error,
     },
@@ -169,24 +188,33 @@ fn build(suite: &BenchSuite, side: &Side, progress: &Progress) -> Result<(), Box
     }
     let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&output.stderr));
-    let tail = build_error_tail(&text);
-    Err(Box::new(PairedError::Build {
+    Err(build_failed(side, command_text, output.status, &text))
+}
+
+/// The error of a side's build that failed with `status`, from its output.
+pub(super) fn build_failed(
+    side: &Side,
+    command: String,
+    status: std::process::ExitStatus,
+    output: &str,
+) -> Box<PairedError> {
+    Box::new(PairedError::Build {
         side: side.label.clone(),
         commit: side.commit.clone(),
-        command: command_text,
-        status: output.status.code().map_or_else(
+        command,
+        status: status.code().map_or_else(
             || "killed by a signal".to_string(),
             |c| format!("exit code {c}"),
         ),
         dir: side.dir.to_path_buf(),
-        tail,
-    }))
+        tail: build_error_tail(output),
+    })
 }
 
 /// The part of a failed build's output a user needs: its `error` lines (a
 /// compiler error can scroll away behind cargo's notes), then the last lines,
 /// each cut short (cargo quotes whole rustc command lines).
-fn build_error_tail(output: &str) -> String {
+pub(super) fn build_error_tail(output: &str) -> String {
     const LINE_CHARS: usize = 300;
     let cut = |line: &str| match line.char_indices().nth(LINE_CHARS) {
         Some((at, _)) => format!("{}...", &line[..at]),
@@ -319,6 +347,154 @@ fn run_rounds(
     Ok(())
 }
 
+fn measure_error(side: &Side, source: BenchError) -> Box<PairedError> {
+    Box::new(PairedError::Measure {
+        side: side.label.clone(),
+        commit: side.commit.clone(),
+        source,
+    })
+}
+
+/// One bench target built at both sides, ready to run directly.
+pub struct Pair {
+    pub suite: String,
+    pub target: String,
+    pub base: Runnable,
+    pub head: Runnable,
+    /// The two executables hold the same bytes: nothing to measure.
+    pub identical: bool,
+}
+
+/// What a direct paired measurement found.
+#[derive(Default)]
+pub struct Direct {
+    pub runs: PairedRuns,
+    /// `(id, suite, target)` of benchmarks whose executables are identical.
+    pub identical: Vec<(String, String, String)>,
+    /// `(id, suite)` listed at one side only.
+    pub only_base: Vec<(String, String)>,
+    pub only_head: Vec<(String, String)>,
+    /// The budget ended the rounds before every benchmark was settled.
+    pub budget_ran_out: bool,
+}
+
+/// List both sides' benchmarks, then measure every benchmark listed at both
+/// (and not identical) pair by pair: base and head one short run each, back
+/// to back, the side going first alternating by round and by benchmark (A B,
+/// B A, ...), so a pair is a second apart. After round `first` and every
+/// round after it, `look` says which benchmarks are still unsettled; only
+/// those go on, up to `max` rounds. With a `deadline`, no pair starts that
+/// would end after it (judged by that benchmark's last runs).
+#[allow(clippy::too_many_arguments)]
+pub fn measure_direct(
+    pairs: &[Pair],
+    base: &Side,
+    head: &Side,
+    only: Option<&BTreeSet<String>>,
+    rounds: Rounds,
+    settings: &ShortRun,
+    deadline: Option<Instant>,
+    mut look: impl FnMut(&PairedRuns, u32) -> BTreeSet<String>,
+    progress: &Progress,
+) -> Result<Direct, Box<PairedError>> {
+    let mut direct = Direct::default();
+    let mut active: Vec<(usize, String)> = Vec::new();
+    for (index, pair) in pairs.iter().enumerate() {
+        let head_ids = pair
+            .head
+            .list()
+            .map_err(|source| measure_error(head, source))?;
+        let base_ids = if pair.identical {
+            head_ids.clone()
+        } else {
+            pair.base
+                .list()
+                .map_err(|source| measure_error(base, source))?
+        };
+        for id in &base_ids {
+            if !head_ids.contains(id) {
+                direct.only_base.push((id.clone(), pair.suite.clone()));
+            }
+        }
+        for id in &head_ids {
+            if !base_ids.contains(id) {
+                direct.only_head.push((id.clone(), pair.suite.clone()));
+            } else if pair.identical {
+                if only.is_none_or(|only| only.contains(id)) {
+                    direct
+                        .identical
+                        .push((id.clone(), pair.suite.clone(), pair.target.clone()));
+                }
+            } else if only.is_none_or(|only| only.contains(id)) {
+                direct.runs.suites.insert(id.clone(), pair.suite.clone());
+                active.push((index, id.clone()));
+            }
+        }
+    }
+    let mut last_pair: BTreeMap<String, Duration> = BTreeMap::new();
+    let total = active.len();
+    let _fixed_layout = super::direct::NoAddressRandomization::new();
+    for round in 0..rounds.max {
+        if active.is_empty() {
+            break;
+        }
+        let mut base_runs = BTreeMap::new();
+        let mut head_runs = BTreeMap::new();
+        for (position, (index, id)) in active.iter().enumerate() {
+            if let Some(deadline) = deadline {
+                let expected = last_pair.get(id).copied().unwrap_or_default();
+                if Instant::now() + expected > deadline {
+                    direct.budget_ran_out = true;
+                    break;
+                }
+            }
+            let pair = &pairs[*index];
+            progress.status(&format!(
+                "paired round {} of up to {}: {id} ({} of {} still measured, {total} compared)",
+                round + 1,
+                rounds.max,
+                position + 1,
+                active.len()
+            ));
+            let base_first = (round as usize + position).is_multiple_of(2);
+            let mut took = Duration::ZERO;
+            let widest = pair.base.env_bytes().max(pair.head.env_bytes());
+            let round_pad = stack_pad(round);
+            for is_base in [base_first, !base_first] {
+                let runnable = if is_base { &pair.base } else { &pair.head };
+                let side = if is_base { base } else { head };
+                let pad = round_pad + widest - runnable.env_bytes();
+                let (run, duration) = runnable
+                    .run(id, settings, pad)
+                    .map_err(|source| measure_error(side, source))?;
+                took += duration;
+                if is_base {
+                    base_runs.insert(id.clone(), run);
+                } else {
+                    head_runs.insert(id.clone(), run);
+                }
+            }
+            last_pair.insert(id.clone(), took);
+        }
+        let complete = base_runs.len() == active.len();
+        direct.runs.rounds.push((base_runs, head_runs));
+        if direct.budget_ran_out {
+            break;
+        }
+        if complete && round + 1 >= rounds.first {
+            let open = look(&direct.runs, round + 1);
+            active.retain(|(_, id)| open.contains(id));
+        }
+    }
+    Ok(direct)
+}
+
+/// The environment pad of a round, the same at both sides: 0 to 4095 bytes,
+/// from a fixed sequence so that a check can be reproduced.
+fn stack_pad(round: u32) -> usize {
+    (crate::stats::splitmix64(u64::from(round) + 1) % 4096) as usize
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,9 +547,11 @@ mod tests {
     }
 
     #[test]
-    fn rounds_default_to_twice_the_first_pass() {
+    fn rounds_default_to_ten_or_twice_the_first_look() {
         assert_eq!(Rounds::new(5, None), Rounds { first: 5, max: 10 });
+        assert_eq!(Rounds::new(8, None), Rounds { first: 8, max: 16 });
         assert_eq!(Rounds::new(3, Some(3)), Rounds { first: 3, max: 3 });
-        assert_eq!(Rounds::default().max, 2 * DEFAULT_ROUNDS);
+        assert_eq!(Rounds::new(4, Some(2)), Rounds { first: 4, max: 4 });
+        assert_eq!(Rounds::default().max, DEFAULT_MAX_ROUNDS);
     }
 }

@@ -27,6 +27,9 @@ use crate::git::{GitError, Oid, Repository, TempWorktree};
 pub(crate) const BASE_TARGET_SUBDIR: &str = "perfguard-base";
 /// Sub-folder of the target directory a `--rev` checkout builds into.
 pub(crate) const REV_TARGET_SUBDIR: &str = "perfguard-rev";
+/// Sub-folder of the target directory paired runs build both sides in, one
+/// after the other, from one folder (see `commands::check::run`).
+pub(crate) const PAIRED_TARGET_SUBDIR: &str = "perfguard-paired";
 
 /// What a checkout is for: which target directory it builds into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +38,8 @@ pub(crate) enum Role {
     Base,
     /// The revision given to `--rev`.
     Rev,
+    /// The one folder both sides of a paired run are built in.
+    PairedBuild,
 }
 
 /// A commit checked out in a temporary worktree, removed when dropped.
@@ -51,6 +56,43 @@ impl Checkout {
     /// The top of the checkout.
     pub(crate) fn root(&self) -> &Path {
         self.worktree.path()
+    }
+
+    /// Turn this checkout into a copy of `commit`, plus, with `working_tree`,
+    /// that repository's uncommitted changes (modified, staged, untracked and
+    /// deleted files; ignored files are left out), in the same folder.
+    pub(crate) fn switch_to(
+        &mut self,
+        commit: Oid,
+        working_tree: Option<&Repository>,
+    ) -> Result<(), Error> {
+        self.worktree.switch_to(commit)?;
+        self.commit = commit;
+        let Some(repo) = working_tree else {
+            return Ok(());
+        };
+        for (relative, exists) in repo.changed_files()? {
+            let into = self.worktree.path().join(&relative);
+            let copied = if exists {
+                let from = repo.root().join(&relative);
+                into.parent()
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| std::fs::copy(&from, &into).map(|_| ()))
+            } else if into.exists() {
+                std::fs::remove_file(&into)
+            } else {
+                Ok(())
+            };
+            copied.map_err(|source| crate::git::GitError::WorktreeCreate {
+                path: into.clone(),
+                commit: commit.to_string(),
+                cause: format!(
+                    "cannot copy the working tree's change to {}: {source}",
+                    relative.display()
+                ),
+            })?;
+        }
+        Ok(())
     }
 }
 
@@ -95,6 +137,7 @@ pub(crate) fn in_worktree(
     let target = match role {
         Role::Base => target.join(BASE_TARGET_SUBDIR),
         Role::Rev => target.join(REV_TARGET_SUBDIR),
+        Role::PairedBuild => target.join(PAIRED_TARGET_SUBDIR),
     };
     Ok(Checkout {
         project_dir: worktree.path().join(relative),

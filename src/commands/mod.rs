@@ -1,9 +1,10 @@
 //! The commands: `run`, `baseline record`, `baseline show`, `compare`, `check`
-//! and `init`, each taking domain options (never clap types) and returning the
+//! `init` and `hook`, each taking domain options (never clap types) and returning the
 //! exit code the gate should end with.
 
 mod check;
 mod checkout;
+mod hook;
 mod init;
 mod merge;
 mod show;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 pub use crate::bench::paired::DEFAULT_ROUNDS;
 pub use check::{BaselinesFrom, GateOptions, check, compare_files};
+pub use hook::Hook;
 pub use init::Init;
 pub use merge::{MergeOptions, merge};
 
@@ -152,6 +154,10 @@ pub enum Error {
     },
     #[error(transparent)]
     Probe(#[from] crate::probe::ProbeError),
+    #[error(
+        "machine too noisy to resolve {threshold}: {evidence}. This says nothing about the code: re-run on a quieter runner, give the check more time (--budget, --max-rounds), or raise the suite's threshold"
+    )]
+    TooNoisy { threshold: String, evidence: String },
     #[error(transparent)]
     Proxy(#[from] crate::probe::proxy::ProxyError),
     #[error("{0}")]
@@ -544,4 +550,8 @@ pub fn proxy(upstream: &str, listen: Option<std::net::SocketAddr>) -> Result<i32
 
 pub fn init(global: &Global, options: Init) -> Result<i32, Error> {
     init::run(global, options)
+}
+
+pub fn hook(global: &Global, action: Hook) -> Result<i32, Error> {
+    hook::run(global, action)
 }

@@ -128,6 +128,21 @@ pub enum Reason {
         /// Set when found by a paired run: the base it was measured at.
         paired_base: Option<String>,
     },
+    /// Not measured: the head's bench executable is byte for byte the one
+    /// built from the base (a change to comments, docs or code the executable
+    /// does not contain), so its timings cannot differ.
+    Identical {
+        /// The base it was built from, e.g. `merge-base 1a2b3c4d of HEAD and `main``.
+        base_label: String,
+        /// The bench target whose executables were compared.
+        target: String,
+    },
+    /// Not measured: the check's time budget ran out before the benchmark's
+    /// first paired round.
+    OutOfBudget {
+        /// The base it was to be paired with.
+        base_label: String,
+    },
     /// A regression turned `accepted` by a `Perf-Accepted` commit trailer.
     Accepted {
         regression: Box<Reason>,
@@ -314,6 +329,8 @@ impl Reason {
             },
             Reason::Queries(queries) => queries.verdict(),
             Reason::NewBench { .. } => Verdict::New,
+            Reason::Identical { .. } => Verdict::Unchanged,
+            Reason::OutOfBudget { .. } => Verdict::Inconclusive,
             Reason::Missing { .. } => Verdict::Missing,
             Reason::Accepted { .. } => Verdict::Accepted,
             Reason::Described { verdict, .. } => *verdict,
@@ -362,6 +379,12 @@ impl Reason {
             Reason::NewBench {
                 paired_base: Some(base),
             } => format!("measured at head but not at the {base}; nothing to pair it with"),
+            Reason::Identical { base_label, target } => format!(
+                "bench target `{target}` builds to the same executable as at the {base_label}, byte for byte: unchanged without measuring"
+            ),
+            Reason::OutOfBudget { base_label } => format!(
+                "not measured paired against the {base_label}: the time budget ran out before its first round; a longer --budget (or [gate].budget) would measure it"
+            ),
             Reason::Missing {
                 probe,
                 paired_base: None,

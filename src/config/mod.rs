@@ -92,6 +92,8 @@ pub struct Gate {
     /// Expected run-to-run noise of a benchmark on this machine, used when the
     /// baseline holds few runs (see docs/statistics.md).
     pub noise: Percent,
+    /// Wall time a check may take; paired rounds stop when it runs out.
+    pub budget: Option<HumanDuration>,
 }
 
 impl Default for Gate {
@@ -102,6 +104,7 @@ impl Default for Gate {
             threshold: Percent(0.05),
             alpha: 0.05,
             noise: Percent(0.02),
+            budget: None,
         }
     }
 }

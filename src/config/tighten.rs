@@ -5,7 +5,8 @@
 //! - `[gate]`: the smaller `threshold`, the larger `alpha`; the merge-base's
 //!   `noise` (it describes the machine's run-to-run noise, and a smaller prior
 //!   is not stricter: a benchmark whose spread is beyond it is judged on its
-//!   own rounds, with a wider interval) and `baselines` folder;
+//!   own rounds, with a wider interval) and `baselines` folder; the longer
+//!   `budget` (none beats one: a short budget leaves regressions unsettled);
 //! - a `[[bench]]` suite: the merge-base's `command` and `env` (what it
 //!   measures and how), the smaller per-suite threshold;
 //! - a `[[probe]]`: the merge-base's request (`method`, `path`, `body`,
@@ -115,6 +116,28 @@ pub fn tighten(base: &Config, head: &Config) -> Tightened {
             true,
         );
         gate.baselines = base.gate.baselines.clone();
+    }
+
+    if base.gate.budget != head.gate.budget {
+        // A shorter budget leaves more `inconclusive`: the longer one applies,
+        // and no budget beats one.
+        let shown = |b: &Option<super::HumanDuration>| {
+            b.as_ref().map_or("none".to_string(), |b| {
+                humantime::format_duration(b.0).to_string()
+            })
+        };
+        let longer = match (&base.gate.budget, &head.gate.budget) {
+            (None, _) | (_, None) => None,
+            (Some(b), Some(h)) => Some(if b.0 >= h.0 { *b } else { *h }),
+        };
+        note(
+            &mut changes,
+            "`[gate].budget`",
+            &shown(&base.gate.budget),
+            &shown(&head.gate.budget),
+            longer == base.gate.budget,
+        );
+        gate.budget = longer;
     }
 
     let (suites, replaced_suites) = tighten_suites(base, head, config.gate.threshold, &mut changes);

@@ -153,6 +153,40 @@ impl Repository {
         })
     }
 
+    /// Files of the working tree that differ from HEAD (modified, staged,
+    /// untracked but not ignored), relative to the root; `false` for deleted ones.
+    pub fn changed_files(&self) -> Result<Vec<(PathBuf, bool)>, GitError> {
+        let mut options = git2::StatusOptions::new();
+        options
+            .include_untracked(true)
+            .recurse_untracked_dirs(true)
+            .include_ignored(false);
+        let statuses = self
+            .inner
+            .statuses(Some(&mut options))
+            .map_err(|source| self.failed("read the working tree status", source))?;
+        let mut changed = Vec::new();
+        for entry in statuses.iter() {
+            let status = entry.status();
+            if status.is_empty() || status.is_ignored() {
+                continue;
+            }
+            let Ok(path) = entry.path() else { continue };
+            let relative = PathBuf::from(path);
+            let exists = self.root().join(&relative).exists();
+            changed.push((relative, exists));
+        }
+        Ok(changed)
+    }
+
+    /// The tree a commit points at.
+    pub fn tree_of(&self, commit: Oid) -> Result<Oid, GitError> {
+        self.inner
+            .find_commit(commit)
+            .map(|c| c.tree_id())
+            .map_err(|source| self.failed("read a commit", source))
+    }
+
     fn is_dirty(&self) -> Result<bool, GitError> {
         let mut options = git2::StatusOptions::new();
         options

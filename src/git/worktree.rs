@@ -103,6 +103,38 @@ impl TempWorktree {
         Ok(worktree)
     }
 
+    /// Check out another commit in place (same folder, detached, forced):
+    /// files that differ are rewritten, the others keep their times.
+    pub fn switch_to(&mut self, commit: Oid) -> Result<(), GitError> {
+        let output = Command::new("git")
+            .arg("-C")
+            .arg(&self.path)
+            .args(["checkout", "--detach", "--force", "--quiet"])
+            .arg(commit.to_string())
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
+            .output()
+            .map_err(|e| GitError::WorktreeCreate {
+                path: self.path.clone(),
+                commit: commit.to_string(),
+                cause: format!("cannot run `git checkout`: {e}"),
+            })?;
+        if !output.status.success() {
+            return Err(GitError::WorktreeCreate {
+                path: self.path.clone(),
+                commit: commit.to_string(),
+                cause: format!(
+                    "`git checkout --detach` failed ({}): {}",
+                    output.status,
+                    tail(&String::from_utf8_lossy(&output.stderr), 10)
+                ),
+            });
+        }
+        self.commit = commit;
+        Ok(())
+    }
+
     /// The top of the checkout.
     pub fn path(&self) -> &Path {
         &self.path

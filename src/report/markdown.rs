@@ -348,6 +348,13 @@ fn decided_by(reason: &Reason) -> String {
         Reason::NewBench {
             paired_base: Some(base),
         } => format!("not measured at the {base}: nothing to pair it with"),
+        Reason::Identical { .. } => {
+            "same executable as the base, byte for byte: nothing to measure".to_owned()
+        }
+        Reason::OutOfBudget { .. } => {
+            "the time budget ran out before it was measured: a longer `--budget` settles it"
+                .to_owned()
+        }
         Reason::Missing { .. } => format!(
             "in the baseline, not measured now: fails unless a `{ACCEPT_TRAILER}: <id-glob>: <reason>` trailer accepts it"
         ),

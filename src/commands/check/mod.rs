@@ -44,6 +44,8 @@ pub struct GateOptions {
     pub results: Option<PathBuf>,
     /// Measure this revision in a temporary worktree.
     pub rev: Option<String>,
+    /// Wall time the whole check may take (`None`: `[gate].budget`, else no limit).
+    pub budget: Option<std::time::Duration>,
 }
 
 impl Default for GateOptions {
@@ -57,6 +59,7 @@ impl Default for GateOptions {
             confirm: true,
             results: None,
             rev: None,
+            budget: None,
         }
     }
 }

@@ -41,6 +41,8 @@ pub(super) struct GitPlan {
 
 /// Everything `check` decided before measuring.
 pub(super) struct Plan {
+    /// When the check began: a budget counts from here.
+    pub started: std::time::Instant,
     pub loaded: LoadedConfig,
     pub progress: Progress,
     /// `None` outside a git repository.
@@ -136,6 +138,7 @@ fn resolve_without_git(
     restrict(&mut baseline, &loaded, &options.measure)?;
     let suites = selected_suites(&loaded, &options.measure)?;
     Ok(Plan {
+        started: std::time::Instant::now(),
         head_dir: loaded.root.clone(),
         loaded,
         progress,
@@ -298,6 +301,7 @@ fn resolve_in_git(
         .map(|c| c.env.clone())
         .unwrap_or_default();
     Ok(Plan {
+        started: std::time::Instant::now(),
         loaded,
         progress,
         git: Some(GitPlan {

@@ -3,12 +3,19 @@
 //! of what the stored comparison suspects), apply `Perf-Accepted` trailers,
 //! and put the reviewer's warnings and the reproduce command in front.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Instant;
+
 use super::BaselinesFrom;
-use super::plan::{Plan, TimingMode, describe_machine};
-use crate::bench::paired::{self, Side};
+use super::plan::{GitPlan, Plan, TimingMode, describe_machine};
+use crate::bench::build::{CargoBench, build_executables, same_contents};
+use crate::bench::direct::{CriterionArgs, Runnable, ShortRun};
+use crate::bench::paired::{self, Pair, Side};
 use crate::commands::checkout::{self, Checkout, Role};
 use crate::commands::{CheckOptions, Error, Global, MeasureOptions, compare_options, measure};
 use crate::compare;
+use crate::compare::paired::Sequential;
 use crate::comparison::Comparison;
 use crate::git::{Oid, short_id};
 use crate::results::{Machine, Results};
@@ -19,12 +26,17 @@ pub(super) fn execute(
     global: &Global,
     options: &CheckOptions,
 ) -> Result<Comparison, Error> {
+    let budget = options
+        .gate
+        .budget
+        .or(plan.loaded.config.gate.budget.map(|b| b.0));
+    let deadline = budget.map(|budget| plan.started + budget);
     let current = measure_head(&mut plan, options)?;
     if matches!(plan.timing, TimingMode::Stored { .. }) {
         timing_warnings(&mut plan.warnings, &plan.baseline.machine, &current.machine);
     }
     let mut comparison = compare_stored(&plan, &current);
-    settle_timings(&plan, options, &mut comparison)?;
+    settle_timings(&plan, options, &mut comparison, deadline)?;
     if let Some(git) = &plan.git
         && let Some(commit) = git.merge_base
     {
@@ -143,6 +155,7 @@ fn settle_timings(
     plan: &Plan,
     options: &CheckOptions,
     comparison: &mut Comparison,
+    deadline: Option<Instant>,
 ) -> Result<(), Error> {
     let Some(git) = &plan.git else {
         return Ok(());
@@ -158,44 +171,320 @@ fn settle_timings(
     if !(paired_mode || confirm) {
         if !suspected.is_empty() && options.gate.confirm && plan.results_file.is_some() {
             plan.progress.status(
-                "note: apparent slowdowns in a --results file are not re-run paired (it was measured elsewhere)",
+                "note: apparent changes in a --results file are not re-run paired (it was measured elsewhere)",
             );
         }
         return Ok(());
     }
-    let base_checkout = checkout::in_worktree(&git.repo, &plan.loaded, commit, Role::Base)?;
-    let base = side(&base_checkout, label);
-    let head = Side {
-        label: plan.head_description.clone(),
-        commit: short_id(&git.head_commit.to_string()).to_string(),
-        dir: &plan.head_dir,
-        env: &plan.head_env,
-    };
     if !paired_mode {
         plan.progress.status(&format!(
-            "{} benchmark(s) look slower than the stored baseline; re-running them paired against the {label} to decide",
+            "{} benchmark(s) look changed against the stored baseline; re-running them paired against the {label} to decide",
             suspected.values().map(Vec::len).sum::<usize>()
         ));
     }
     let compare_options = compare_options(&plan.loaded);
     let rounds = paired::Rounds::new(options.gate.rounds, options.gate.max_rounds);
     let only = (!paired_mode).then_some(&suspected);
-    let runs = paired::measure(
-        &plan.suites,
-        only,
-        &base,
-        &head,
-        rounds,
-        |runs| compare::paired::unsettled(runs, &compare_options),
-        &plan.progress,
-    )?;
-    let measured = compare::paired::entries(&runs, &compare_options, label);
+    let direct = plan
+        .suites
+        .iter()
+        .map(|suite| CargoBench::parse(&suite.command))
+        .collect::<Option<Vec<_>>>();
+    let measured = match direct {
+        Some(cargo) => {
+            let settled = measure_direct(
+                plan,
+                git,
+                commit,
+                label,
+                &cargo,
+                only,
+                rounds,
+                deadline,
+                &compare_options,
+            )?;
+            match settled.noise {
+                Noise::TooNoisy(error) => return Err(error),
+                Noise::Warn(warning) => comparison.warnings.push(warning),
+                Noise::Quiet => {}
+            }
+            if settled.budget_ran_out {
+                comparison.warnings.push(format!(
+                    "the time budget ran out before every benchmark was settled: {} left `inconclusive`; a longer --budget (or [gate].budget) would settle them",
+                    settled.left_open
+                ));
+            }
+            settled.entries
+        }
+        None => {
+            let base_checkout = checkout::in_worktree(&git.repo, &plan.loaded, commit, Role::Base)?;
+            let base = side(&base_checkout, label);
+            let head = head_side(plan, git);
+            let runs = paired::measure(
+                &plan.suites,
+                only,
+                &base,
+                &head,
+                rounds,
+                |runs| compare::paired::unsettled(runs, &compare_options),
+                &plan.progress,
+            )?;
+            compare::paired::entries(&runs, &compare_options, label, None)
+        }
+    };
     if paired_mode {
         comparison.update_entries(|entries| entries.extend(measured));
     } else {
         compare::confirm::apply_confirmation(comparison, &suspected, &measured);
     }
     Ok(())
+}
+
+fn head_side<'a>(plan: &'a Plan, git: &GitPlan) -> Side<'a> {
+    Side {
+        label: plan.head_description.clone(),
+        commit: short_id(&git.head_commit.to_string()).to_string(),
+        dir: &plan.head_dir,
+        env: &plan.head_env,
+    }
+}
+
+/// What a direct paired measurement settled.
+struct Settled {
+    entries: Vec<crate::comparison::Entry>,
+    budget_ran_out: bool,
+    left_open: usize,
+    noise: Noise,
+}
+
+/// Paired timing of `cargo bench` suites, built once per side from one folder:
+/// a temporary worktree of the merge-base builds the base's bench executables
+/// (copied aside), is switched to the head (its commit, plus the working
+/// tree's uncommitted changes) and builds the head's. Unchanged code thus
+/// gives byte-identical executables, whose benchmarks are `unchanged`
+/// without running; when the head's tree is the base's, one build serves both.
+/// The rest run directly, benchmark by benchmark, under a [`Sequential`] design.
+#[allow(clippy::too_many_arguments)]
+fn measure_direct(
+    plan: &Plan,
+    git: &GitPlan,
+    commit: crate::git::Oid,
+    label: &str,
+    cargo: &[CargoBench],
+    only: Option<&BTreeMap<String, Vec<String>>>,
+    rounds: paired::Rounds,
+    deadline: Option<Instant>,
+    compare_options: &compare::CompareOptions,
+) -> Result<Settled, Error> {
+    let mut build = checkout::in_worktree(&git.repo, &plan.loaded, commit, Role::PairedBuild)?;
+    let store = tempfile::Builder::new()
+        .prefix("perfguard-executables-")
+        .tempdir()
+        .map_err(crate::bench::BenchError::TempDir)?;
+    let base_side = side(&build, label);
+    let mut built_base = Vec::new();
+    for (suite, cargo) in plan.suites.iter().zip(cargo) {
+        plan.progress
+            .status(&format!("building [{}] at the {label}", suite.name));
+        built_base.push(build_executables(
+            &suite.name,
+            cargo,
+            &suite.env,
+            &base_side,
+            &store.path().join("base").join(&suite.name),
+        )?);
+    }
+    let dirty = git.head_repo.revision()?.dirty;
+    let same_tree =
+        !dirty && git.repo.tree_of(commit)? == git.head_repo.tree_of(git.head_commit)?;
+    let built_head = if same_tree {
+        plan.progress.status(&format!(
+            "the head's tree is the {label}'s: one build serves both sides"
+        ));
+        built_base.clone()
+    } else {
+        build.switch_to(git.head_commit, dirty.then_some(&git.head_repo))?;
+        let head_build_side = Side {
+            label: plan.head_description.clone(),
+            commit: short_id(&git.head_commit.to_string()).to_string(),
+            dir: &build.project_dir,
+            env: &build.env,
+        };
+        let mut built = Vec::new();
+        for (suite, cargo) in plan.suites.iter().zip(cargo) {
+            plan.progress.status(&format!(
+                "building [{}] at {}",
+                suite.name, plan.head_description
+            ));
+            built.push(build_executables(
+                &suite.name,
+                cargo,
+                &suite.env,
+                &head_build_side,
+                &store.path().join("head").join(&suite.name),
+            )?);
+        }
+        built
+    };
+    // The base's files, for the base executables to run among.
+    let base_files = if same_tree {
+        None
+    } else {
+        Some(checkout::in_worktree(
+            &git.repo,
+            &plan.loaded,
+            commit,
+            Role::Base,
+        )?)
+    };
+    let base_dir = base_files
+        .as_ref()
+        .map_or(plan.head_dir.as_path(), |c| c.project_dir.as_path());
+    let base_env: &[(String, String)] = base_files.as_ref().map_or(&plan.head_env, |c| &c.env);
+    let mut pairs = Vec::new();
+    let mut entries = Vec::new();
+    for ((suite, cargo), (base_built, head_built)) in plan
+        .suites
+        .iter()
+        .zip(cargo)
+        .zip(built_base.iter().zip(&built_head))
+    {
+        let args = CriterionArgs::parse(&cargo.criterion_args);
+        let env: Vec<(String, String)> = suite
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for head_exe in head_built {
+            let Some(base_exe) = base_built.iter().find(|b| b.target == head_exe.target) else {
+                continue;
+            };
+            let runnable = |exe: &crate::bench::build::BenchExecutable,
+                            dir: &Path,
+                            side_env: &[(String, String)]| Runnable {
+                suite: suite.name.clone(),
+                executable: exe.path.clone(),
+                dir: dir.join(&exe.package_dir),
+                args: args.clone(),
+                env: env.iter().chain(side_env).cloned().collect(),
+            };
+            pairs.push(Pair {
+                suite: suite.name.clone(),
+                target: head_exe.target.clone(),
+                identical: same_tree || same_contents(&base_exe.path, &head_exe.path),
+                base: runnable(base_exe, base_dir, base_env),
+                head: runnable(head_exe, &plan.head_dir, &plan.head_env),
+            });
+        }
+    }
+    let only_ids: Option<BTreeSet<String>> =
+        only.map(|only| only.values().flatten().cloned().collect());
+    let mut design = Sequential::new(rounds.first, rounds.max, compare_options.alpha);
+    let head = head_side(plan, git);
+    let base = Side {
+        label: label.to_string(),
+        commit: short_id(&commit.to_string()).to_string(),
+        dir: base_dir,
+        env: base_env,
+    };
+    let mut direct = paired::measure_direct(
+        &pairs,
+        &base,
+        &head,
+        only_ids.as_ref(),
+        rounds,
+        &ShortRun::default(),
+        deadline,
+        |runs, done| design.look(runs, compare_options, done),
+        &plan.progress,
+    )?;
+    design.stop_all(&direct.runs);
+    let scatter = compare::paired::scatter(&direct.runs, compare_options, rounds.max);
+    for (id, suite) in &direct.only_base {
+        entries.push(compare::stored::missing_bench(id, suite, Some(label)));
+    }
+    for (id, suite) in &direct.only_head {
+        entries.push(compare::stored::new_bench(id, suite, Some(label)));
+    }
+    for (id, suite, target) in &direct.identical {
+        entries.push(compare::paired::identical_bench(id, suite, label, target));
+    }
+    let measured =
+        compare::paired::entries(&direct.runs, compare_options, label, Some(design.levels()));
+    let left_open = measured
+        .iter()
+        .filter(|e| e.verdict() == crate::comparison::Verdict::Inconclusive)
+        .count();
+    let noise = machine_noise(&measured, &scatter, compare_options, rounds);
+    entries.extend(measured);
+    direct.runs = Default::default();
+    Ok(Settled {
+        entries,
+        budget_ran_out: direct.budget_ran_out,
+        left_open,
+        noise,
+    })
+}
+
+/// A machine too disturbed to resolve the threshold: most benchmarks'
+/// paired ratios scattered beyond what the rounds can resolve
+/// ([`compare::paired::Scatter`]), or the load average exceeded the cores.
+/// With a benchmark `regressed` on such a machine the check exits 2 with the
+/// evidence, never 1 ([`Noise::TooNoisy`]); with benchmarks only left
+/// `inconclusive` (which pass) the report warns that the machine, not the
+/// code, left them open ([`Noise::Warn`]).
+enum Noise {
+    Quiet,
+    Warn(String),
+    TooNoisy(Error),
+}
+
+fn machine_noise(
+    measured: &[crate::comparison::Entry],
+    scatter: &compare::paired::Scatter,
+    options: &compare::CompareOptions,
+    rounds: paired::Rounds,
+) -> Noise {
+    use crate::comparison::Verdict;
+    let count = |verdict: Verdict| measured.iter().filter(|e| e.verdict() == verdict).count();
+    let (regressed, inconclusive) = (count(Verdict::Regressed), count(Verdict::Inconclusive));
+    let unresolved = regressed + inconclusive;
+    if unresolved == 0 || scatter.benchmarks < 3 {
+        return Noise::Quiet;
+    }
+    let scattered = 2 * scatter.beyond > scatter.benchmarks;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let load = crate::machine::load_average();
+    let loaded = load.is_some_and(|l| l > cores as f64) && 4 * unresolved >= scatter.benchmarks;
+    if !(scattered || loaded) {
+        return Noise::Quiet;
+    }
+    let threshold = format!("{:.0}%", options.default_threshold * 100.0);
+    let mut evidence = vec![format!(
+        "{regressed} regressed and {inconclusive} inconclusive of {} benchmarks measured, after up to {} rounds",
+        scatter.benchmarks, rounds.max
+    )];
+    evidence.push(format!(
+        "for {} of them base and head differed from round to round by more than {:.1}% (sd of the ratio; median {:.1}%), more than {} rounds can resolve",
+        scatter.beyond,
+        scatter.limit * 100.0,
+        scatter.median * 100.0,
+        rounds.max
+    ));
+    if let Some(load) = load {
+        evidence.push(format!("load average {load:.1} on {cores} cores"));
+    }
+    let evidence = evidence.join("; ");
+    if regressed > 0 {
+        Noise::TooNoisy(Error::TooNoisy {
+            threshold,
+            evidence,
+        })
+    } else {
+        Noise::Warn(format!(
+            "the machine was too noisy to resolve {threshold} for every benchmark: {evidence}; a quieter runner or a longer --budget/--max-rounds would settle the inconclusive ones"
+        ))
+    }
 }
 
 /// Warnings about comparing stored timings across machines or compilers.
