@@ -135,11 +135,21 @@ impl Default for ShortRun {
 
 impl ShortRun {
     fn arguments(&self) -> Vec<String> {
+        self.arguments_in(|d| format!("{}", d.as_secs_f64()))
+    }
+
+    /// For criterion 0.3, whose `--warm-up-time` and `--measurement-time`
+    /// take whole seconds: each time rounded up to one.
+    fn whole_second_arguments(&self) -> Vec<String> {
+        self.arguments_in(|d| d.as_secs_f64().ceil().max(1.0).to_string())
+    }
+
+    fn arguments_in(&self, seconds: impl Fn(Duration) -> String) -> Vec<String> {
         vec![
             "--warm-up-time".into(),
-            format!("{}", self.warm_up.as_secs_f64()),
+            seconds(self.warm_up),
             "--measurement-time".into(),
-            format!("{}", self.measurement.as_secs_f64()),
+            seconds(self.measurement),
             "--sample-size".into(),
             self.samples.to_string(),
             "--nresamples".into(),
@@ -158,6 +168,9 @@ pub struct Runnable {
     pub dir: PathBuf,
     pub args: CriterionArgs,
     pub env: Vec<(String, String)>,
+    /// Set once a run with fractional seconds was refused and one with whole
+    /// seconds worked (criterion 0.3): later runs use whole seconds.
+    pub whole_seconds: std::cell::Cell<bool>,
 }
 
 impl Runnable {
@@ -224,11 +237,29 @@ impl Runnable {
         settings: &ShortRun,
         pad: usize,
     ) -> Result<(BenchRun, Duration), BenchError> {
+        if self.whole_seconds.get() {
+            return self.run_with(id, settings.whole_second_arguments(), pad);
+        }
+        match self.run_with(id, settings.arguments(), pad) {
+            Err(BenchError::CommandFailed { tail, .. }) if tail.contains("-time") => {
+                let run = self.run_with(id, settings.whole_second_arguments(), pad)?;
+                self.whole_seconds.set(true);
+                Ok(run)
+            }
+            other => other,
+        }
+    }
+
+    fn run_with(
+        &self,
+        id: &str,
+        mut extra: Vec<String>,
+        pad: usize,
+    ) -> Result<(BenchRun, Duration), BenchError> {
         let home = tempfile::Builder::new()
             .prefix("perfguard-criterion-")
             .tempdir()
             .map_err(BenchError::TempDir)?;
-        let mut extra = settings.arguments();
         extra.push(format!("^{}$", regex_syntax::escape(id)));
         let started = Instant::now();
         let mut child = self
@@ -392,6 +423,12 @@ mod tests {
             args,
             words(
                 "--warm-up-time 0.1 --measurement-time 0.3 --sample-size 30 --nresamples 1000 --noplot"
+            )
+        );
+        assert_eq!(
+            ShortRun::default().whole_second_arguments(),
+            words(
+                "--warm-up-time 1 --measurement-time 1 --sample-size 30 --nresamples 1000 --noplot"
             )
         );
     }

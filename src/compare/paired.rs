@@ -204,12 +204,14 @@ pub fn identical_bench(id: &str, suite: &str, base_label: &str, target: &str) ->
 /// machine's drift from round to round moves both runs of a pair alike and
 /// is not noise for the comparison, while what the ratio keeps is exactly
 /// what the interval has to beat.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Scatter {
     /// Benchmarks measured at least three rounds.
     pub benchmarks: usize,
     /// Of those, the ones whose ratios scatter beyond `limit`.
     pub beyond: usize,
+    /// Their ids.
+    pub beyond_ids: BTreeSet<String>,
     /// The scatter (sd of the log ratio) beyond which `max` rounds cannot
     /// give an unchanged benchmark an interval inside half the threshold.
     pub limit: f64,
@@ -227,6 +229,7 @@ pub fn scatter(runs: &PairedRuns, options: &CompareOptions, max_rounds: u32) -> 
     let mut result = Scatter {
         benchmarks: 0,
         beyond: 0,
+        beyond_ids: BTreeSet::new(),
         limit,
         median: 0.0,
     };
@@ -259,7 +262,10 @@ pub fn scatter(runs: &PairedRuns, options: &CompareOptions, max_rounds: u32) -> 
         let sd = (ratios.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
         let limit = options.threshold(suite) * f64::from(max_rounds).sqrt() / 4.0;
         result.benchmarks += 1;
-        result.beyond += usize::from(sd > limit);
+        if sd > limit {
+            result.beyond += 1;
+            result.beyond_ids.insert(id.clone());
+        }
         scatters.push(sd);
     }
     if !scatters.is_empty() {
@@ -440,6 +446,7 @@ mod tests {
         let scatter = scatter(&paired, &options, 10);
         assert_eq!(scatter.benchmarks, 3);
         assert_eq!(scatter.beyond, 1, "{scatter:?}");
+        assert_eq!(scatter.beyond_ids, BTreeSet::from(["swinging".to_string()]));
         assert!((scatter.limit - 0.05 * 10f64.sqrt() / 4.0).abs() < 1e-12);
     }
 }

@@ -367,6 +367,7 @@ fn measure_direct(
                 dir: dir.join(&exe.package_dir),
                 args: args.clone(),
                 env: env.iter().chain(side_env).cloned().collect(),
+                whole_seconds: Default::default(),
             };
             pairs.push(Pair {
                 suite: suite.name.clone(),
@@ -429,9 +430,11 @@ fn measure_direct(
 /// A machine too disturbed to resolve the threshold: most benchmarks'
 /// paired ratios scattered beyond what the rounds can resolve
 /// ([`compare::paired::Scatter`]), or the load average exceeded the cores.
-/// With a benchmark `regressed` on such a machine the check exits 2 with the
-/// evidence, never 1 ([`Noise::TooNoisy`]); with benchmarks only left
-/// `inconclusive` (which pass) the report warns that the machine, not the
+/// A benchmark `regressed` on such a machine whose own ratios scattered that
+/// far is not trusted: the check exits 2 with the evidence, never 1
+/// ([`Noise::TooNoisy`]); a regression whose rounds agreed stands, however
+/// busy the machine (pairing cancels what moves both sides). Benchmarks only
+/// left `inconclusive` (which pass) get a warning that the machine, not the
 /// code, left them open ([`Noise::Warn`]).
 enum Noise {
     Quiet,
@@ -449,6 +452,10 @@ fn machine_noise(
     let count = |verdict: Verdict| measured.iter().filter(|e| e.verdict() == verdict).count();
     let (regressed, inconclusive) = (count(Verdict::Regressed), count(Verdict::Inconclusive));
     let unresolved = regressed + inconclusive;
+    let distrusted = measured
+        .iter()
+        .filter(|e| e.verdict() == Verdict::Regressed && scatter.beyond_ids.contains(&e.id))
+        .count();
     if unresolved == 0 || scatter.benchmarks < 3 {
         return Noise::Quiet;
     }
@@ -461,7 +468,7 @@ fn machine_noise(
     }
     let threshold = format!("{:.0}%", options.default_threshold * 100.0);
     let mut evidence = vec![format!(
-        "{regressed} regressed and {inconclusive} inconclusive of {} benchmarks measured, after up to {} rounds",
+        "{regressed} regressed ({distrusted} of them with rounds that disagreed) and {inconclusive} inconclusive of {} benchmarks measured, after up to {} rounds",
         scatter.benchmarks, rounds.max
     )];
     evidence.push(format!(
@@ -475,15 +482,17 @@ fn machine_noise(
         evidence.push(format!("load average {load:.1} on {cores} cores"));
     }
     let evidence = evidence.join("; ");
-    if regressed > 0 {
+    if distrusted > 0 {
         Noise::TooNoisy(Error::TooNoisy {
             threshold,
             evidence,
         })
-    } else {
+    } else if inconclusive > 0 {
         Noise::Warn(format!(
             "the machine was too noisy to resolve {threshold} for every benchmark: {evidence}; a quieter runner or a longer --budget/--max-rounds would settle the inconclusive ones"
         ))
+    } else {
+        Noise::Quiet
     }
 }
 
