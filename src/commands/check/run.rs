@@ -431,9 +431,11 @@ fn measure_direct(
 /// paired ratios scattered beyond what the rounds can resolve
 /// ([`compare::paired::Scatter`]), or the load average exceeded the cores.
 /// A benchmark `regressed` on such a machine whose own ratios scattered that
-/// far is not trusted: the check exits 2 with the evidence, never 1
-/// ([`Noise::TooNoisy`]); a regression whose rounds agreed stands, however
-/// busy the machine (pairing cancels what moves both sides). Benchmarks only
+/// far, and whose interval does not lie wholly beyond the threshold, is not
+/// trusted: the check exits 2 with the evidence, never 1
+/// ([`Noise::TooNoisy`]); a regression whose rounds agreed, or whose whole
+/// interval is past the threshold, stands however busy the machine (pairing
+/// cancels what moves both sides). Benchmarks only
 /// left `inconclusive` (which pass) get a warning that the machine, not the
 /// code, left them open ([`Noise::Warn`]).
 enum Noise {
@@ -454,7 +456,13 @@ fn machine_noise(
     let unresolved = regressed + inconclusive;
     let distrusted = measured
         .iter()
-        .filter(|e| e.verdict() == Verdict::Regressed && scatter.beyond_ids.contains(&e.id))
+        .filter(|e| {
+            // Its own rounds scattered beyond what the rounds resolve, and its
+            // interval does not lie wholly beyond the threshold.
+            e.verdict() == Verdict::Regressed
+                && scatter.beyond_ids.contains(&e.id)
+                && e.bench().is_none_or(|b| b.ratio_low < 1.0 + b.threshold)
+        })
         .count();
     if unresolved == 0 || scatter.benchmarks < 3 {
         return Noise::Quiet;
@@ -468,7 +476,7 @@ fn machine_noise(
     }
     let threshold = format!("{:.0}%", options.default_threshold * 100.0);
     let mut evidence = vec![format!(
-        "{regressed} regressed ({distrusted} of them with rounds that disagreed) and {inconclusive} inconclusive of {} benchmarks measured, after up to {} rounds",
+        "{regressed} regressed ({distrusted} of them with rounds that disagreed and an interval reaching below the threshold) and {inconclusive} inconclusive of {} benchmarks measured, after up to {} rounds",
         scatter.benchmarks, rounds.max
     )];
     evidence.push(format!(
