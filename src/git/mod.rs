@@ -156,15 +156,7 @@ impl Repository {
     /// Files of the working tree that differ from HEAD (modified, staged,
     /// untracked but not ignored), relative to the root; `false` for deleted ones.
     pub fn changed_files(&self) -> Result<Vec<(PathBuf, bool)>, GitError> {
-        let mut options = git2::StatusOptions::new();
-        options
-            .include_untracked(true)
-            .recurse_untracked_dirs(true)
-            .include_ignored(false);
-        let statuses = self
-            .inner
-            .statuses(Some(&mut options))
-            .map_err(|source| self.failed("read the working tree status", source))?;
+        let statuses = self.statuses(true)?;
         let mut changed = Vec::new();
         for entry in statuses.iter() {
             let status = entry.status();
@@ -179,6 +171,19 @@ impl Repository {
         Ok(changed)
     }
 
+    /// The working tree's status against HEAD, untracked files included
+    /// (inside untracked folders too when `recurse`), ignored ones not.
+    fn statuses(&self, recurse: bool) -> Result<git2::Statuses<'_>, GitError> {
+        let mut options = git2::StatusOptions::new();
+        options
+            .include_untracked(true)
+            .recurse_untracked_dirs(recurse)
+            .include_ignored(false);
+        self.inner
+            .statuses(Some(&mut options))
+            .map_err(|source| self.failed("read the working tree status", source))
+    }
+
     /// The tree a commit points at.
     pub fn tree_of(&self, commit: Oid) -> Result<Oid, GitError> {
         self.inner
@@ -188,15 +193,7 @@ impl Repository {
     }
 
     fn is_dirty(&self) -> Result<bool, GitError> {
-        let mut options = git2::StatusOptions::new();
-        options
-            .include_untracked(true)
-            .recurse_untracked_dirs(false)
-            .include_ignored(false);
-        let statuses = self
-            .inner
-            .statuses(Some(&mut options))
-            .map_err(|source| self.failed("read the working tree status", source))?;
+        let statuses = self.statuses(false)?;
         Ok(statuses
             .iter()
             .any(|entry| !entry.status().is_empty() && !entry.status().is_ignored()))

@@ -388,7 +388,7 @@ fn measure_direct(
         dir: base_dir,
         env: base_env,
     };
-    let mut direct = paired::measure_direct(
+    let direct = paired::measure_direct(
         &pairs,
         &base,
         &head,
@@ -418,7 +418,6 @@ fn measure_direct(
         .count();
     let noise = machine_noise(&measured, &scatter, compare_options, rounds);
     entries.extend(measured);
-    direct.runs = Default::default();
     Ok(Settled {
         entries,
         budget_ran_out: direct.budget_ran_out,
