@@ -47,6 +47,10 @@ class HarnessError(Exception):
     """A step of the harness failed; the message says which and why."""
 
 
+SUITE_CONFIG = "perfguard-suite.toml"
+ALIGNED_RUSTFLAGS = "-C llvm-args=-align-all-functions=6 -C llvm-args=-align-all-nofallthru-blocks=6"
+
+
 def run(command: list[str], cwd: Path, env: dict[str, str] | None = None, check: bool = True):
     completed = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     if check and completed.returncode != 0:
@@ -110,6 +114,8 @@ class Trials:
         # The trial repositories have no origin: a pull request's base (set
         # when this runs in GitHub Actions) must not replace their base_ref.
         self.env.pop("GITHUB_BASE_REF", None)
+        if args.copies > 1:
+            self.env["QUALITY_FIXTURE_COPIES"] = str(args.copies)
         if args.smoke:
             self.env["QUALITY_FIXTURE_ONLY"] = ",".join(SMOKE_BENCHMARKS)
             self.env["QUALITY_FIXTURE_QUICK"] = "1"
@@ -130,6 +136,10 @@ class Trials:
         self.git("config", "user.email", "quality@perfguard.invalid")
         self.git("config", "commit.gpgsign", "false")
         (self.repo / ".gitignore").write_text("/target\n")
+        config = (self.repo / "perfguard.toml").read_text()
+        (self.repo / SUITE_CONFIG).write_text(
+            config.replace('command = "cargo bench --bench quality"', 'command = "env cargo bench --bench quality --"')
+        )
         self.git("add", "-A")
         self.git("commit", "-q", "-m", "quality fixture at nominal work")
         print("building the fixture and recording the baseline", file=sys.stderr)
@@ -161,15 +171,42 @@ class Trials:
         self.git("add", "-A")
         self.git("commit", "-q", "--allow-empty", "-m", f"trial {trial}: +{effect}% on {len(affected)}")
 
+    def plain_run_s(self) -> float:
+        """Wall time of one plain `cargo bench` run of the built suite."""
+        with tempfile.TemporaryDirectory(prefix="perfguard-plain-") as home:
+            env = dict(self.env, CRITERION_HOME=home)
+            started = time.monotonic()
+            run(["cargo", "bench", "--bench", "quality"], self.repo, env)
+            return time.monotonic() - started
+
     def check(self, mode: str) -> tuple[int, float, dict | None, str]:
         command = [str(self.perfguard), "check", "--format", "json"]
-        if mode == "paired":
-            command.append("--paired")
         kept = self.work / "kept"
         shutil.rmtree(kept, ignore_errors=True)
         env = dict(self.env, PERFGUARD_KEEP_CRITERION_HOME=str(kept))
+        if mode in ("paired", "aligned"):
+            command.append("--paired")
+        if mode == "suite":
+            # A command perfguard cannot take apart as `cargo bench` is run
+            # whole at each side, round after round, the rounds of before.
+            command[1:1] = ["--config", SUITE_CONFIG]
+            command += ["--paired", "--rounds", "5"]
+        if mode == "aligned":
+            env["RUSTFLAGS"] = ALIGNED_RUSTFLAGS
+            env["CARGO_TARGET_DIR"] = str(self.work / "aligned-target")
+        # --hog N: N busy processes beside the check, as a busy runner's
+        # neighbours (other jobs, builds) would be.
+        hogs = [
+            subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(self.args.hog)
+        ]
         started = time.monotonic()
-        completed = run(command, self.repo, env, check=False)
+        try:
+            completed = run(command, self.repo, env, check=False)
+        finally:
+            for hog in hogs:
+                hog.kill()
+                hog.wait()
         wall_s = time.monotonic() - started
         self.last_runs = kept_runs(kept, self.repo)
         log = completed.stderr
@@ -298,7 +335,9 @@ def trial_record(trials: Trials, trial: int, effect: int, affected: list[int], m
     for entry in comparison["entries"]:
         if entry.get("kind") != "bench":
             continue
-        index = next(i for i, (name, _) in enumerate(trials.benchmarks) if name == entry["id"])
+        # Copies (--copies) are `id_c1`, `id_c2`, ...: the same workload and scale.
+        name = re.sub(r"_c[0-9]+$", "", entry["id"])
+        index = next(i for i, (known, _) in enumerate(trials.benchmarks) if known == name)
         nominal = trials.benchmarks[index][1]
         units = scaled_units(nominal, 1000 + 10 * effect) if index in affected else nominal
         bench = entry.get("bench") or {}
@@ -349,6 +388,10 @@ def main() -> int:
     parser.add_argument("--affected", choices=("half", "all"), default="half",
                         help="benchmarks slowed in an A/B trial: alternating halves (the rest count as A/A), or all")
     parser.add_argument("--keep", action="store_true", help="keep the temporary repository")
+    parser.add_argument("--copies", type=int, default=1, metavar="N",
+                        help="register every benchmark N times (N = 3: a 60-benchmark suite)")
+    parser.add_argument("--hog", type=int, default=0, metavar="N",
+                        help="run N CPU-bound processes beside every check (deliberate contention)")
     parser.add_argument("--budget-min", type=float, metavar="MIN",
                         help="start no new trial after MIN minutes (the records say how many ran)")
     args = parser.parse_args()
@@ -371,12 +414,14 @@ def main() -> int:
         "command": command, "machine": machine(), "perfguard": version, "started": started.isoformat(timespec="seconds"),
         "finished": None, "elapsed_min": 0.0, "trials_per_effect": trials_per_effect,
         "baseline_runs": args.baseline_runs, "benchmarks": 0, "affected": 0,
+        "hog": args.hog, "plain_run_s": None,
     }
     try:
         trials = Trials(args, work, perfguard)
-        meta["benchmarks"] = len(trials.selected)
-        meta["affected"] = (len(trials.selected) + 1) // 2 if args.affected == "half" else len(trials.selected)
+        meta["benchmarks"] = len(trials.selected) * max(args.copies, 1)
+        meta["affected"] = ((len(trials.selected) + 1) // 2 if args.affected == "half" else len(trials.selected)) * max(args.copies, 1)
         trials.create_repository()
+        meta["plain_run_s"] = trials.plain_run_s()
         plan = [(round_, effect) for round_ in range(trials_per_effect) for effect in effects]
         for trial, (round_, effect) in enumerate(plan):
             elapsed_min = (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds() / 60

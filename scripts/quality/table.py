@@ -15,7 +15,11 @@ import statistics
 import sys
 from pathlib import Path
 
-MODES = ("stored", "paired")
+# stored and paired: perfguard's defaults. suite: paired with whole-suite
+# rounds (`cargo bench` run at each side from its own folder, the paired mode
+# before direct runs), for side-by-side figures. aligned: paired with every
+# build's functions and jump targets aligned to 64 bytes (RUSTFLAGS).
+MODES = ("stored", "paired", "suite", "aligned")
 Z_95 = 1.959963984540054
 
 
@@ -80,6 +84,7 @@ def cells(records: list[dict]) -> list[dict]:
                 "effect": effect,
                 "comparisons": len(comparisons),
                 "perfguard_flagged": sum(e["verdict"] == "regressed" for e in comparisons),
+                "perfguard_improved": sum(e["verdict"] == "improved" for e in comparisons),
                 "criterion_judged": len(judged),
                 "criterion_flagged": sum(e["criterion"]["verdict"] == "regressed" for e in judged),
                 "trials": len(suites),
@@ -123,8 +128,23 @@ def render(records: list[dict], meta: dict) -> str:
         "mean change's 95% interval entirely above its 1% noise threshold). Intervals are 95% "
         "Wilson score intervals. *Suite* counts A/A trials in which any benchmark was flagged.",
         "",
-        "| mode | effect | comparisons | perfguard flagged | criterion flagged | A/A suites flagged (perfguard) | A/A suites flagged (criterion) | median check time | confirmation re-runs | extra rounds |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    if meta.get("hog"):
+        lines += [f"Contention: {meta['hog']} CPU-bound process(es) ran beside every check.", ""]
+    if meta.get("plain_run_s"):
+        plain = meta["plain_run_s"]
+        ratios = ", ".join(
+            f"{row['mode']} {effect_label(row['effect'])} {row['median_check_s'] / plain:.1f}x"
+            for row in cells(records)
+            if row["median_check_s"] is not None
+        )
+        lines += [
+            f"One plain suite run (`cargo bench`, built): {plain:.1f} s; median check / plain run: {ratios}.",
+            "",
+        ]
+    lines += [
+        "| mode | effect | comparisons | perfguard flagged | criterion flagged | A/A suites flagged (perfguard) | A/A suites flagged (criterion) | median check time | confirmation re-runs | extra rounds | claimed improved |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in cells(records):
         suite_pg = rate(row["suite_perfguard"], row["trials"]) if row["effect"] == 0 else ""
@@ -136,7 +156,7 @@ def render(records: list[dict], meta: dict) -> str:
             f"| {rate(row['perfguard_flagged'], row['comparisons'])} "
             f"| {rate(row['criterion_flagged'], row['criterion_judged'])} "
             f"| {suite_pg} | {suite_cr} | {median} | {row['confirmation_reruns']} of {row['trials']} "
-            f"| {extra} |"
+            f"| {extra} | {row['perfguard_improved']} |"
         )
     lines += [
         "",
@@ -146,7 +166,9 @@ def render(records: list[dict], meta: dict) -> str:
         "benchmarks had this effect, builds included. *confirmation re-runs*: checks in which "
         "a stored-mode regression was re-measured paired before the verdict. *extra rounds*: "
         "paired comparisons of a benchmark the first rounds left unsettled, so perfguard "
-        "measured it for more rounds (up to `--max-rounds`) before deciding.",
+        "measured it for more rounds (up to `--max-rounds`) before deciding. *claimed "
+        "improved*: comparisons perfguard called `improved` (on an A/A or slowed benchmark, a "
+        "false claim).",
     ]
     if errors:
         lines += ["", "Failed checks:", ""]

@@ -5,14 +5,19 @@
 //! Paired rounds use short runs: a run is the unit of replication, so it only
 //! needs to be long enough for one stable location estimate. Criterion's own
 //! arguments set it: `--warm-up-time`, `--measurement-time` and
-//! `--sample-size`: 0.1 s of warm-up, then 30 samples of linearly growing
-//! iteration counts in 0.3 s. Many small samples rather than criterion's
+//! `--sample-size`, fitted to the benchmark's own per-iteration time, which
+//! one probe run per benchmark finds first ([`ShortRun::probe`]): 0.1 s of
+//! warm-up, then 30 samples of linearly growing iteration counts in 0.3 s, or
+//! as long as a slow benchmark's 30 samples need, with fewer samples (down to
+//! criterion's 10) only beyond a second ([`ShortRun::fitted`]). Criterion 0.3
+//! takes whole seconds only, so its runs are 1 s and 1 s, unless one probe
+//! run with the benchmark's own times (many suites configure short ones)
+//! is shorter than that: then its runs keep those ([`ShortRun::own_times`]). Many small samples rather than criterion's
 //! minimum of 10: a run's location is its fastest sample, and on a shared
 //! runner whose speed moves by tens of percent from one tenth of a second to
 //! the next, more samples give more chances to land in a quiet stretch (on
 //! this project's 2-core runner, eight benchmarks' paired ratios scattered
-//! 9% with 30-50 samples against 21% with 10, in one noisy hour). A benchmark
-//! too slow for the measurement time gets criterion's minimum iterations. Its bootstrap is cut to
+//! 9% with 30-50 samples against 21% with 10, in one noisy hour). Its bootstrap is cut to
 //! `--nresamples` 1000 (perfguard reads the samples, not criterion's
 //! estimates). A benchmark group that sets its own times in code keeps them:
 //! criterion lets a group's settings override the command line.
@@ -31,7 +36,6 @@
 //! pair's ratio cancels instead of a fixed offset of one side.
 
 use std::collections::VecDeque;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -121,19 +125,95 @@ pub struct ShortRun {
     pub warm_up: Duration,
     pub measurement: Duration,
     pub samples: u32,
+    /// Pass no times: the benchmark keeps the warm-up and measurement times
+    /// its code sets ([`ShortRun::own_times`]).
+    pub own_times: bool,
 }
 
+/// A criterion 0.3 run of whole seconds: 1 s of warm-up and 1 s of measurement.
+pub const WHOLE_SECOND_RUN: Duration = Duration::from_secs(2);
+
+/// Criterion's fewest samples.
+const MIN_SAMPLES: u32 = 10;
+
+/// The measurement time a fitted run stays within when it can
+/// ([`ShortRun::fitted`]).
+const LONGEST_RUN: Duration = Duration::from_secs(1);
+
 impl Default for ShortRun {
+    /// The target of a paired run: 0.1 s of warm-up, then 30 samples in
+    /// 0.3 s, [`ShortRun::fitted`] to the benchmark.
     fn default() -> Self {
         ShortRun {
             warm_up: Duration::from_millis(100),
             measurement: Duration::from_millis(300),
             samples: 30,
+            own_times: false,
         }
     }
 }
 
 impl ShortRun {
+    /// The run that finds a benchmark's per-iteration time before its
+    /// rounds: criterion's warm-up, then its fewest samples of one
+    /// iteration step each.
+    pub fn probe() -> ShortRun {
+        ShortRun {
+            warm_up: Duration::from_millis(50),
+            measurement: Duration::from_millis(1),
+            samples: MIN_SAMPLES,
+            own_times: false,
+        }
+    }
+
+    /// These settings without times: for criterion 0.3, whose whole seconds
+    /// make a run of at least [`WHOLE_SECOND_RUN`], when the benchmark's own
+    /// times (a suite configured for short runs, as many are) are shorter.
+    pub fn own_times(&self) -> ShortRun {
+        ShortRun {
+            own_times: true,
+            ..*self
+        }
+    }
+
+    /// These settings fitted to a benchmark that takes `per_iteration_ns`:
+    /// criterion's linear sampling runs `d, 2d, ... n·d` iterations with
+    /// `d >= 1`, so `n` samples take at least `n(n+1)/2` iterations, which
+    /// for a benchmark of milliseconds is far beyond the target time. Such a
+    /// benchmark gets the measurement time its samples need, and fewer samples
+    /// (down to criterion's 10) only as far as it takes to keep a run within
+    /// [`LONGEST_RUN`]: fewer samples make a noisier run (its fastest sample
+    /// has fewer chances to land in a quiet stretch), which costs more
+    /// rounds than the shorter runs save.
+    pub fn fitted(&self, per_iteration_ns: f64) -> ShortRun {
+        let per_iteration_ns = if per_iteration_ns.is_finite() {
+            per_iteration_ns.max(0.0)
+        } else {
+            0.0
+        };
+        let least = |n: u32| f64::from(n) * f64::from(n + 1) / 2.0 * per_iteration_ns;
+        let longest_ns = LONGEST_RUN.as_secs_f64() * 1e9;
+        let mut samples = self.samples.max(MIN_SAMPLES);
+        while samples > MIN_SAMPLES && least(samples) > longest_ns {
+            samples -= 1;
+        }
+        let needed = Duration::from_secs_f64(least(samples) * 1.1 / 1e9);
+        ShortRun {
+            warm_up: self.warm_up,
+            measurement: self.measurement.max(needed),
+            samples,
+            own_times: self.own_times,
+        }
+    }
+
+    /// Whether a time is not a whole number of seconds.
+    fn has_fractions(&self) -> bool {
+        !self.own_times
+            && [self.warm_up, self.measurement]
+                .iter()
+                .any(|d| d.subsec_nanos() != 0)
+    }
+
     fn arguments(&self) -> Vec<String> {
         self.arguments_in(|d| format!("{}", d.as_secs_f64()))
     }
@@ -145,17 +225,25 @@ impl ShortRun {
     }
 
     fn arguments_in(&self, seconds: impl Fn(Duration) -> String) -> Vec<String> {
-        vec![
-            "--warm-up-time".into(),
-            seconds(self.warm_up),
-            "--measurement-time".into(),
-            seconds(self.measurement),
+        let times = if self.own_times {
+            vec![]
+        } else {
+            vec![
+                "--warm-up-time".into(),
+                seconds(self.warm_up),
+                "--measurement-time".into(),
+                seconds(self.measurement),
+            ]
+        };
+        let mut arguments = times;
+        arguments.extend([
             "--sample-size".into(),
             self.samples.to_string(),
             "--nresamples".into(),
             "1000".into(),
             "--noplot".into(),
-        ]
+        ]);
+        arguments
     }
 }
 
@@ -241,10 +329,18 @@ impl Runnable {
             return self.run_with(id, settings.whole_second_arguments(), pad);
         }
         match self.run_with(id, settings.arguments(), pad) {
-            Err(BenchError::CommandFailed { tail, .. }) if tail.contains("-time") => {
-                let run = self.run_with(id, settings.whole_second_arguments(), pad)?;
-                self.whole_seconds.set(true);
-                Ok(run)
+            // Criterion 0.3 refuses fractional seconds ("The argument '0.1'
+            // isn't a valid value", on stdout): try whole seconds once, and
+            // keep them if they work; if they fail too, the first error says
+            // what went wrong.
+            Err(first @ BenchError::CommandFailed { .. }) if settings.has_fractions() => {
+                match self.run_with(id, settings.whole_second_arguments(), pad) {
+                    Ok(run) => {
+                        self.whole_seconds.set(true);
+                        Ok(run)
+                    }
+                    Err(_) => Err(first),
+                }
             }
             other => other,
         }
@@ -262,22 +358,22 @@ impl Runnable {
             .map_err(BenchError::TempDir)?;
         extra.push(format!("^{}$", regex_syntax::escape(id)));
         let started = Instant::now();
-        let mut child = self
+        let output = self
             .command()
             .args(&self.args.options)
             .args(&extra)
             .env("CRITERION_HOME", home.path())
             .env(PAD_ENV, "x".repeat(pad))
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()
+            .output()
             .map_err(|source| self.not_found(source))?;
-        let mut stderr = String::new();
-        if let Some(mut pipe) = child.stderr.take() {
-            let _ = pipe.read_to_string(&mut stderr);
-        }
-        let status = child.wait().map_err(|source| self.not_found(source))?;
         let took = started.elapsed();
+        let status = output.status;
+        // Criterion reports on stdout, and older versions print their usage
+        // errors there too: both streams make the tail of a failure.
+        let mut stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        stderr.push_str(&String::from_utf8_lossy(&output.stdout));
         if !status.success() {
             return Err(BenchError::CommandFailed {
                 suite: self.suite.clone(),
@@ -431,5 +527,40 @@ mod tests {
                 "--warm-up-time 1 --measurement-time 1 --sample-size 30 --nresamples 1000 --noplot"
             )
         );
+    }
+
+    #[test]
+    fn own_times_pass_no_times() {
+        let own = ShortRun::default().own_times();
+        let expected = words("--sample-size 30 --nresamples 1000 --noplot");
+        assert_eq!(own.arguments(), expected);
+        assert_eq!(own.whole_second_arguments(), expected);
+        assert!(!own.has_fractions());
+        assert!(ShortRun::default().has_fractions());
+    }
+
+    #[test]
+    fn runs_fit_the_benchmark_per_iteration_time() {
+        let target = ShortRun::default();
+        // 100 ns: 465 iterations fit many times over; nothing changes.
+        assert_eq!(target.fitted(100.0), target);
+        // 1 ms: 30 samples need 465 ms, within a second.
+        let slow = target.fitted(1e6);
+        assert_eq!(slow.samples, 30);
+        assert!(
+            (slow.measurement.as_secs_f64() - 0.5115).abs() < 1e-6,
+            "{slow:?}"
+        );
+        // 5 ms: 19 samples (190 iterations) fit in a second, 20 do not.
+        let slower = target.fitted(5e6);
+        assert_eq!(slower.samples, 19);
+        assert!(
+            (slower.measurement.as_secs_f64() - 1.045).abs() < 1e-6,
+            "{slower:?}"
+        );
+        // 100 ms: criterion's fewest samples, however long they take.
+        assert_eq!(target.fitted(1e8).samples, 10);
+        assert_eq!(target.fitted(f64::NAN), target);
+        assert_eq!(target.fitted(f64::INFINITY), target);
     }
 }

@@ -381,7 +381,9 @@ pub struct Direct {
 /// List both sides' benchmarks, then measure every benchmark listed at both
 /// (and not identical) pair by pair: base and head one short run each, back
 /// to back, the side going first alternating by round and by benchmark (A B,
-/// B A, ...), so a pair is a second apart. After round `first` and every
+/// B A, ...), so a pair is a second apart. Each benchmark's runs are
+/// `settings` [`ShortRun::fitted`] to its per-iteration time, which one probe
+/// run of the head's executable finds first. After round `first` and every
 /// round after it, `look` says which benchmarks are still unsettled; only
 /// those go on, up to `max` rounds. With a `deadline`, no pair starts that
 /// would end after it (judged by that benchmark's last runs).
@@ -434,6 +436,46 @@ pub fn measure_direct(
     let mut last_pair: BTreeMap<String, Duration> = BTreeMap::new();
     let total = active.len();
     let _fixed_layout = super::direct::NoAddressRandomization::new();
+    let mut fitted: BTreeMap<String, ShortRun> = BTreeMap::new();
+    for (position, (index, id)) in active.iter().enumerate() {
+        if deadline.is_some_and(|deadline| Instant::now() > deadline) {
+            direct.budget_ran_out = true;
+            return Ok(direct);
+        }
+        progress.status(&format!(
+            "timing one iteration of {id} ({} of {total})",
+            position + 1
+        ));
+        let runnable = &pairs[*index].head;
+        if !runnable.whole_seconds.get() {
+            let (probe, _) = runnable
+                .run(id, &ShortRun::probe(), 0)
+                .map_err(|source| measure_error(head, source))?;
+            // The probe may have found criterion 0.3 (whole seconds only).
+            if !runnable.whole_seconds.get() {
+                let mut per_iteration = probe.per_iteration_ns;
+                per_iteration.sort_by(f64::total_cmp);
+                let per_iteration = per_iteration
+                    .get(per_iteration.len() / 2)
+                    .copied()
+                    .unwrap_or(0.0);
+                fitted.insert(id.clone(), settings.fitted(per_iteration));
+                continue;
+            }
+        }
+        // Criterion 0.3: its own times, if a run of them is shorter than
+        // one of whole seconds.
+        let own = ShortRun::probe().own_times();
+        let (_, took) = runnable
+            .run(id, &own, 0)
+            .map_err(|source| measure_error(head, source))?;
+        let chosen = if took < super::direct::WHOLE_SECOND_RUN {
+            settings.own_times()
+        } else {
+            *settings
+        };
+        fitted.insert(id.clone(), chosen);
+    }
     for round in 0..rounds.max {
         if active.is_empty() {
             break;
@@ -465,7 +507,7 @@ pub fn measure_direct(
                 let side = if is_base { base } else { head };
                 let pad = round_pad + widest - runnable.env_bytes();
                 let (run, duration) = runnable
-                    .run(id, settings, pad)
+                    .run(id, &fitted[id], pad)
                     .map_err(|source| measure_error(side, source))?;
                 took += duration;
                 if is_base {
