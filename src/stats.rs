@@ -99,8 +99,8 @@ pub struct Change {
     pub degrees_of_freedom: f64,
 }
 
-/// Median of a slice (which is reordered).
-fn median_in_place(values: &mut [f64]) -> f64 {
+/// Median of a non-empty slice (which is reordered).
+pub(crate) fn median_in_place(values: &mut [f64]) -> f64 {
     values.sort_by(|a, b| a.total_cmp(b));
     let n = values.len();
     if n % 2 == 1 {

@@ -12,12 +12,13 @@
 //! criterion's 10) only beyond a second ([`ShortRun::fitted`]). Criterion 0.3
 //! takes whole seconds only, so its runs are 1 s and 1 s, unless one probe
 //! run with the benchmark's own times (many suites configure short ones)
-//! is shorter than that: then its runs keep those ([`ShortRun::own_times`]). Many small samples rather than criterion's
-//! minimum of 10: a run's location is its fastest sample, and on a shared
-//! runner whose speed moves by tens of percent from one tenth of a second to
-//! the next, more samples give more chances to land in a quiet stretch (on
-//! this project's 2-core runner, eight benchmarks' paired ratios scattered
-//! 9% with 30-50 samples against 21% with 10, in one noisy hour). Its bootstrap is cut to
+//! is shorter than that: then its runs keep those ([`ShortRun::own_times`],
+//! [`Runnable::fit`]). Many small samples rather than criterion's minimum of
+//! 10: a run's location is its fastest sample, and on a shared runner whose
+//! speed moves by tens of percent from one tenth of a second to the next, more
+//! samples give more chances to land in a quiet stretch (on this project's
+//! 2-core runner, eight benchmarks' paired ratios scattered 9% with 30-50
+//! samples against 21% with 10, in one noisy hour). Its bootstrap is cut to
 //! `--nresamples` 1000 (perfguard reads the samples, not criterion's
 //! estimates). A benchmark group that sets its own times in code keeps them:
 //! criterion lets a group's settings override the command line.
@@ -225,7 +226,7 @@ impl ShortRun {
     }
 
     fn arguments_in(&self, seconds: impl Fn(Duration) -> String) -> Vec<String> {
-        let times = if self.own_times {
+        let mut arguments: Vec<String> = if self.own_times {
             vec![]
         } else {
             vec![
@@ -235,7 +236,6 @@ impl ShortRun {
                 seconds(self.measurement),
             ]
         };
-        let mut arguments = times;
         arguments.extend([
             "--sample-size".into(),
             self.samples.to_string(),
@@ -314,6 +314,30 @@ impl Runnable {
             });
         }
         Ok(listed_benchmarks(&text))
+    }
+
+    /// `settings` fitted to benchmark `id` by one probe run: its
+    /// per-iteration time for [`ShortRun::fitted`], or, for criterion 0.3
+    /// (whole seconds only, found by the probe), its own times when a run of
+    /// them is shorter than [`WHOLE_SECOND_RUN`].
+    pub fn fit(&self, id: &str, settings: &ShortRun) -> Result<ShortRun, BenchError> {
+        if !self.whole_seconds.get() {
+            let (mut probe, _) = self.run(id, &ShortRun::probe(), 0)?;
+            if !self.whole_seconds.get() {
+                let per_iteration = if probe.per_iteration_ns.is_empty() {
+                    0.0
+                } else {
+                    crate::stats::median_in_place(&mut probe.per_iteration_ns)
+                };
+                return Ok(settings.fitted(per_iteration));
+            }
+        }
+        let (_, took) = self.run(id, &ShortRun::probe().own_times(), 0)?;
+        Ok(if took < WHOLE_SECOND_RUN {
+            settings.own_times()
+        } else {
+            *settings
+        })
     }
 
     /// Run one benchmark (`id`, matched exactly) for one short run, with

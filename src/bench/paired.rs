@@ -446,35 +446,11 @@ pub fn measure_direct(
             "timing one iteration of {id} ({} of {total})",
             position + 1
         ));
-        let runnable = &pairs[*index].head;
-        if !runnable.whole_seconds.get() {
-            let (probe, _) = runnable
-                .run(id, &ShortRun::probe(), 0)
-                .map_err(|source| measure_error(head, source))?;
-            // The probe may have found criterion 0.3 (whole seconds only).
-            if !runnable.whole_seconds.get() {
-                let mut per_iteration = probe.per_iteration_ns;
-                per_iteration.sort_by(f64::total_cmp);
-                let per_iteration = per_iteration
-                    .get(per_iteration.len() / 2)
-                    .copied()
-                    .unwrap_or(0.0);
-                fitted.insert(id.clone(), settings.fitted(per_iteration));
-                continue;
-            }
-        }
-        // Criterion 0.3: its own times, if a run of them is shorter than
-        // one of whole seconds.
-        let own = ShortRun::probe().own_times();
-        let (_, took) = runnable
-            .run(id, &own, 0)
+        let run = pairs[*index]
+            .head
+            .fit(id, settings)
             .map_err(|source| measure_error(head, source))?;
-        let chosen = if took < super::direct::WHOLE_SECOND_RUN {
-            settings.own_times()
-        } else {
-            *settings
-        };
-        fitted.insert(id.clone(), chosen);
+        fitted.insert(id.clone(), run);
     }
     for round in 0..rounds.max {
         if active.is_empty() {
