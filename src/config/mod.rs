@@ -126,12 +126,22 @@ pub struct BenchSuite {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct App {
+    /// Runs before the app starts, not counted against `startup_timeout`.
+    pub build: Option<String>,
     pub command: String,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Base URL of the app; `{port}` picks a free port per start.
+    #[serde(default = "default_app_url")]
+    pub url: String,
+    /// A URL, or a path under `url`, that answers 2xx once the app is ready.
     pub ready: String,
     #[serde(default = "default_startup_timeout")]
     pub startup_timeout: HumanDuration,
+}
+
+fn default_app_url() -> String {
+    "http://127.0.0.1:{port}".to_string()
 }
 
 fn default_startup_timeout() -> HumanDuration {
@@ -196,6 +206,19 @@ pub struct Probe {
     pub count: String,
     /// Expected HTTP status; default: any 2xx.
     pub expect_status: Option<u16>,
+    /// Values read from this probe's JSON response (name -> JSON pointer),
+    /// usable as `{name}` in later probes.
+    #[serde(default)]
+    pub capture: BTreeMap<String, String>,
+}
+
+impl Probe {
+    /// The texts a probe's templates may appear in: path, header values, body.
+    pub fn templates(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.path.as_str())
+            .chain(self.headers.values().map(String::as_str))
+            .chain(self.body.as_deref())
+    }
 }
 
 fn default_method() -> String {
@@ -349,6 +372,7 @@ fn validate(path: &Path, config: &Config) -> Result<(), ConfigError> {
         )));
     }
     let mut probe_names = std::collections::BTreeSet::new();
+    let mut captured = std::collections::BTreeSet::new();
     for probe in &config.probe {
         if !probe_names.insert(probe.name.clone()) {
             return Err(invalid(format!(
@@ -362,6 +386,27 @@ fn validate(path: &Path, config: &Config) -> Result<(), ConfigError> {
                 probe.name, probe.path
             )));
         }
+        for (name, pointer) in &probe.capture {
+            if !pointer.is_empty() && !pointer.starts_with('/') {
+                return Err(invalid(format!(
+                    "[[probe]] {:?}: capture {name} = {pointer:?} is not a JSON pointer; write it like \"/token\" or \"/data/0/id\"",
+                    probe.name
+                )));
+            }
+        }
+        for text in probe.templates() {
+            for reference in crate::probe::template::references(text) {
+                if let crate::probe::template::Reference::Captured(name) = reference {
+                    if !captured.contains(&name) {
+                        return Err(invalid(format!(
+                            "[[probe]] {:?}: {{{name}}} is not captured by an earlier probe; add `capture = {{ {name} = \"/json/pointer\" }}` to a probe above it (probes run in file order), or use {{env:NAME}} for an environment variable",
+                            probe.name
+                        )));
+                    }
+                }
+            }
+        }
+        captured.extend(probe.capture.keys().cloned());
         if probe.count != "proxy"
             && probe.count != "server-timing"
             && !probe.count.starts_with("header:")
@@ -370,6 +415,11 @@ fn validate(path: &Path, config: &Config) -> Result<(), ConfigError> {
                 "[[probe]] {:?}: count = {:?} is not one of \"proxy\", \"header:NAME\", \"server-timing\"",
                 probe.name, probe.count
             )));
+        }
+    }
+    if let Some(app) = &config.app {
+        if let Err(message) = app_url_port(&app.url) {
+            return Err(invalid(format!("[app] url = {:?}: {message}", app.url)));
         }
     }
     if !config.probe.is_empty() && config.app.is_none() {
@@ -404,6 +454,26 @@ fn validate(path: &Path, config: &Config) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// The port of `[app].url`: `None` when it is `{port}` (a free port per start),
+/// else the fixed port (80 when the URL names none).
+pub fn app_url_port(url: &str) -> Result<Option<u16>, String> {
+    let rest = url.strip_prefix("http://").ok_or_else(|| {
+        "must be an http:// URL such as \"http://127.0.0.1:8080\" (perfguard talks plain HTTP to the app)"
+            .to_string()
+    })?;
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    if authority.is_empty() {
+        return Err("names no host; write e.g. \"http://127.0.0.1:8080\"".to_string());
+    }
+    match authority.rsplit_once(':') {
+        Some((_, "{port}")) => Ok(None),
+        Some((_, port)) if !port.ends_with(']') => port.parse().map(Some).map_err(|_| {
+            format!("port {port:?} is not a number; write a number or {{port}} for a free port")
+        }),
+        _ => Ok(Some(80)),
+    }
 }
 
 /// Load `perfguard.toml` from a path.
@@ -476,6 +546,19 @@ mod tests {
     fn wrong_type_is_reported() {
         let message = parse_err("[[bench]]\nname = 3\ncommand = \"x\"\n");
         assert!(message.starts_with("perfguard.toml:2:8:"), "{message}");
+    }
+
+    #[test]
+    fn app_urls() {
+        assert_eq!(app_url_port("http://127.0.0.1:{port}"), Ok(None));
+        assert_eq!(app_url_port("http://127.0.0.1:8080/api"), Ok(Some(8080)));
+        assert_eq!(app_url_port("http://localhost"), Ok(Some(80)));
+        assert!(app_url_port("https://x:1").is_err());
+        let message = parse_err(
+            "[app]\ncommand = \"x\"\nurl = \"http://127.0.0.1:eighty\"\nready = \"/health\"\n",
+        );
+        assert!(message.contains("[app] url"), "{message}");
+        assert!(message.contains("\"eighty\" is not a number"), "{message}");
     }
 
     #[test]

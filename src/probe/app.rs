@@ -68,10 +68,111 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
     }
 }
 
+/// Run `[app].build` (through `sh -c`) in `working_dir`; its output is kept
+/// and its tail shown when it fails. Not counted against `startup_timeout`.
+pub fn build(
+    app: &App,
+    working_dir: &Path,
+    extra_env: &[(String, String)],
+) -> Result<(), ProbeError> {
+    let Some(command) = app.build.as_deref() else {
+        return Ok(());
+    };
+    let log_dir = tempfile::Builder::new()
+        .prefix("perfguard-build-")
+        .tempdir()
+        .map_err(|e| ProbeError::Io {
+            what: "create the build log directory".into(),
+            source: e,
+        })?;
+    let log_path = log_dir.path().join("build.log");
+    let status = run_logged(command, working_dir, extra_env, &[], &log_path)?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(ProbeError::BuildFailed {
+            command: command.to_string(),
+            status: status.to_string(),
+            tail: log_tail(&log_path, LOG_TAIL_LINES),
+        })
+    }
+}
+
+/// Run a shell command line with its output (both streams) in `log_path`.
+pub(crate) fn run_logged(
+    command: &str,
+    working_dir: &Path,
+    extra_env: &[(String, String)],
+    env: &[(String, String)],
+    log_path: &Path,
+) -> Result<std::process::ExitStatus, ProbeError> {
+    let log = std::fs::File::create(log_path).map_err(|e| ProbeError::Io {
+        what: format!("create {}", log_path.display()),
+        source: e,
+    })?;
+    let log_err = log.try_clone().map_err(|e| ProbeError::Io {
+        what: format!("open {}", log_path.display()),
+        source: e,
+    })?;
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(working_dir)
+        .envs(extra_env.iter().map(|(k, v)| (k, v)))
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| ProbeError::Io {
+            what: format!("run `{command}` with sh"),
+            source: e,
+        })?;
+    let group = child.id() as i32;
+    crate::interrupt::register_app_group(group);
+    let status = child.wait();
+    crate::interrupt::unregister_app_group(group);
+    status.map_err(|e| ProbeError::Io {
+        what: format!("wait for `{command}`"),
+        source: e,
+    })
+}
+
+/// The port an app start uses: a free one for `{port}`, else `[app].url`'s,
+/// which must be free (the message names the process holding it).
+fn choose_port(app: &App) -> Result<u16, ProbeError> {
+    let fixed = crate::config::app_url_port(&app.url).map_err(|message| ProbeError::BadCommand {
+        command: format!("[app] url {:?}: {message}", app.url),
+    })?;
+    let Some(port) = fixed else {
+        return free_port().map_err(|e| ProbeError::Io {
+            what: "pick a free port".into(),
+            source: e,
+        });
+    };
+    match TcpListener::bind(("0.0.0.0", port)) {
+        Ok(_) => Ok(port),
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+            Err(ProbeError::PortInUse {
+                url: app.url.clone(),
+                port,
+                holder: super::sockets::holder_of(port)
+                    .map(|h| format!(" by {h}"))
+                    .unwrap_or_default(),
+            })
+        }
+        // Binding may be refused for other reasons (a privileged port): let the app try.
+        Err(_) => Ok(port),
+    }
+}
+
 /// A started application; stopped when dropped.
 pub struct RunningApp {
     child: Child,
     pub port: u16,
+    /// `[app].url` with its port filled in, without a trailing slash.
+    pub base_url: String,
     pub log_path: PathBuf,
     _log_dir: tempfile::TempDir,
     command: String,
@@ -85,10 +186,10 @@ impl RunningApp {
         extra_env: &[(String, String)],
         database_url: &str,
     ) -> Result<RunningApp, ProbeError> {
-        let port = free_port().map_err(|e| ProbeError::Io {
-            what: "pick a free port".into(),
-            source: e,
-        })?;
+        let port = choose_port(app)?;
+        let base_url = expand(&app.url, port, database_url)
+            .trim_end_matches('/')
+            .to_string();
         let command_line = expand(&app.command, port, database_url);
         let words = shell_words::split(&command_line)
             .ok()
@@ -136,18 +237,21 @@ impl RunningApp {
         let mut running = RunningApp {
             child,
             port,
+            base_url,
             log_path,
             _log_dir: log_dir,
             command: command_line,
         };
-        running.wait_ready(
-            &expand(&app.ready, port, database_url),
-            app.startup_timeout.0,
-        )?;
+        let ready = if app.ready.starts_with('/') {
+            format!("{}{}", running.base_url, app.ready)
+        } else {
+            expand(&app.ready, port, database_url)
+        };
+        running.wait_ready(app, &ready, app.startup_timeout.0)?;
         Ok(running)
     }
 
-    fn wait_ready(&mut self, url: &str, timeout: Duration) -> Result<(), ProbeError> {
+    fn wait_ready(&mut self, app: &App, url: &str, timeout: Duration) -> Result<(), ProbeError> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(2)))
             .http_status_as_error(false)
@@ -166,6 +270,7 @@ impl RunningApp {
                     url: url.to_string(),
                     timeout,
                     last_answer,
+                    hint: self.not_ready_hint(app),
                     tail: log_tail(&self.log_path, LOG_TAIL_LINES),
                 });
             }
@@ -173,6 +278,34 @@ impl RunningApp {
         }
     }
 
+    /// What to do about an app that never answered: where it listens instead,
+    /// or why it may not know the port perfguard chose.
+    fn not_ready_hint(&self, app: &App) -> String {
+        let listening = super::sockets::ports_of_group(self.child.id() as i32);
+        let elsewhere: Vec<u16> = listening
+            .iter()
+            .copied()
+            .filter(|p| *p != self.port)
+            .collect();
+        if !elsewhere.is_empty() && !listening.contains(&self.port) {
+            let ports = elsewhere
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            return format!(
+                "the application listens on port {ports}, not {}: set [app] url = \"http://127.0.0.1:{}\" in perfguard.toml",
+                self.port, elsewhere[0]
+            );
+        }
+        let uses_port = app.url.contains("{port}")
+            && !app.command.contains("{port}")
+            && !app.env.values().any(|v| v.contains("{port}"));
+        if uses_port {
+            return "[app].command and [app].env never pass {port} to the application, so it cannot know the port perfguard chose: pass it (e.g. env = { PORT = \"{port}\" }) or give its fixed address as [app] url = \"http://127.0.0.1:8080\"".to_string();
+        }
+        "raise [app].startup_timeout, check [app].ready, or fix the app".to_string()
+    }
     /// An error when the app has exited.
     pub fn check_alive(&mut self, when: &str) -> Result<(), ProbeError> {
         match self.child.try_wait() {

@@ -7,6 +7,8 @@ pub(crate) mod counting;
 pub mod fingerprint;
 pub mod proxy;
 pub(crate) mod runner;
+pub(crate) mod sockets;
+pub mod template;
 
 use std::time::Duration;
 
@@ -36,13 +38,30 @@ pub enum ProbeError {
         tail: String,
     },
     #[error(
-        "the application never became ready: {url} did not answer 2xx within {timeout:?} (last: {last_answer}); raise [app].startup_timeout or fix the app; last lines of its log:\n{tail}"
+        "the application never became ready: perfguard polled {url} and it did not answer 2xx within {timeout:?} (last: {last_answer}); {hint}; last lines of its log:\n{tail}"
     )]
     NeverReady {
         url: String,
         timeout: Duration,
         last_answer: String,
+        hint: String,
         tail: String,
+    },
+    #[error(
+        "[app] build `{command}` failed ({status}); fix the build or [app].build in perfguard.toml; last lines of its output:\n{tail}"
+    )]
+    BuildFailed {
+        command: String,
+        status: String,
+        tail: String,
+    },
+    #[error(
+        "[app] url {url}: port {port} is already in use{holder}; stop it, or choose another port in [app].url (or `{{port}}` for a free one)"
+    )]
+    PortInUse {
+        url: String,
+        port: u16,
+        holder: String,
     },
     #[error(
         "{endpoint}: the request failed: {message}; last lines of the application's log:\n{tail}"
@@ -55,14 +74,24 @@ pub enum ProbeError {
     #[error("[[probe]] {probe:?}: cannot build the request: {message}")]
     BadRequest { probe: String, message: String },
     #[error(
-        "[[probe]] {probe:?}: {endpoint} answered HTTP {status}, expected {expected}; a failing endpoint is never a pass. Response starts: {body_start:?}"
+        "[[probe]] {probe:?}: {endpoint} answered HTTP {status}, expected {expected}; a failing endpoint is never a pass{hint}. Response starts: {body_start:?}"
     )]
     UnexpectedStatus {
         probe: String,
         endpoint: String,
         status: u16,
         expected: String,
+        hint: String,
         body_start: String,
+    },
+    #[error(
+        "[[probe]] {probe:?}: capture {name} = {pointer:?} found no value: {why}; fix the JSON pointer (e.g. \"/token\" or \"/data/0/id\")"
+    )]
+    CaptureFailed {
+        probe: String,
+        name: String,
+        pointer: String,
+        why: String,
     },
     #[error(
         "{endpoint}: the response has no {header} header; the app must report its statement count there, or use count = \"proxy\""

@@ -30,6 +30,8 @@ struct RequestCount {
     rows: u64,
     round_trips: u64,
     transactions: u64,
+    /// Values this response gave the probe's `capture`.
+    captured: Vec<(String, String)>,
 }
 
 fn add(map: &mut BTreeMap<String, FingerprintCount>, strict: String, readable: String, count: u64) {
@@ -91,7 +93,10 @@ pub fn run_probes(
     let database = config.database.as_ref();
     let kind = database.map(|d| d.kind).unwrap_or(DatabaseKind::None);
     let url = database.and_then(|d| d.url.clone()).unwrap_or_default();
+    let measured: Vec<&str> = probes.iter().map(|p| p.name.as_str()).collect();
+    let probes = with_capture_sources(&config.probe, &measured);
     let uses_proxy = probes.iter().any(|p| count_source(p) == CountSource::Proxy);
+    super::app::build(app_config, working_dir, extra_env)?;
 
     let proxy = if uses_proxy {
         let parsed = DatabaseUrl::parse(&url).map_err(|e| ProbeError::BadDatabaseUrl {
@@ -160,6 +165,7 @@ pub fn run_probes(
         .build()
         .into();
     let mut results = BTreeMap::new();
+    let mut captured = BTreeMap::new();
     for probe in probes {
         let source = count_source(probe);
         let endpoint = format!("{} {}", probe.method.to_uppercase(), probe.path);
@@ -170,13 +176,20 @@ pub fn run_probes(
             kind,
             database_url: &url,
         };
-        let run_one = |app: &mut RunningApp| request(&session, app, probe, &source);
+        let mut run_one = |app: &mut RunningApp| {
+            let count = request(&session, app, probe, &source, &captured)?;
+            captured.extend(count.captured.iter().cloned());
+            Ok::<_, ProbeError>(count)
+        };
         progress.status(&format!("probing {endpoint}"));
         run_one(&mut app)?; // warm-up: caches, prepared statements, lazy pools
         let repeats = config.probes.repeat.max(1);
         let mut counts = Vec::new();
         for _ in 0..repeats {
             counts.push(run_one(&mut app)?);
+        }
+        if !measured.contains(&probe.name.as_str()) {
+            continue; // run only for what it captures
         }
         results.insert(
             probe.name.clone(),
@@ -187,8 +200,42 @@ pub fn run_probes(
             counts.last().map_or(0, |c| c.total)
         ));
     }
+    // Close the keep-alive connections first: a server that drains its
+    // connections on SIGTERM would otherwise wait for perfguard's.
+    drop(agent);
     drop(app);
     Ok(results)
+}
+
+/// The probes to run, in file order: the measured ones and every earlier probe
+/// whose captures they (or a probe they need) use.
+fn with_capture_sources<'a>(all: &'a [Probe], measured: &[&str]) -> Vec<&'a Probe> {
+    let mut needed: Vec<bool> = all
+        .iter()
+        .map(|p| measured.contains(&p.name.as_str()))
+        .collect();
+    for index in (0..all.len()).rev() {
+        if !needed[index] {
+            continue;
+        }
+        for text in all[index].templates() {
+            for reference in super::template::references(text) {
+                let super::template::Reference::Captured(name) = reference else {
+                    continue;
+                };
+                if let Some(source) = (0..index)
+                    .rev()
+                    .find(|i| all[*i].capture.contains_key(&name))
+                {
+                    needed[source] = true;
+                }
+            }
+        }
+    }
+    all.iter()
+        .zip(needed)
+        .filter_map(|(probe, needed)| needed.then_some(probe))
+        .collect()
 }
 
 fn summarize(
@@ -274,6 +321,7 @@ fn request(
     app: &mut RunningApp,
     probe: &Probe,
     source: &CountSource,
+    captured: &BTreeMap<String, String>,
 ) -> Result<RequestCount, ProbeError> {
     let Session {
         agent,
@@ -282,7 +330,8 @@ fn request(
         kind,
         database_url,
     } = *session;
-    let url = format!("http://127.0.0.1:{}{}", app.port, probe.path);
+    let fill = |text: &str| super::template::fill(text, captured, &probe.name);
+    let url = format!("{}{}", app.base_url, fill(&probe.path)?);
     let endpoint = format!("{} {}", probe.method.to_uppercase(), probe.path);
     if let Some(proxy) = proxy {
         check_faults(&proxy.drain().faults, database_url)?; // nothing before the request belongs to it
@@ -295,13 +344,14 @@ fn request(
         .keys()
         .any(|k| k.eq_ignore_ascii_case("content-type"));
     for (name, value) in &probe.headers {
-        builder = builder.header(name, value);
+        builder = builder.header(name, fill(value)?);
     }
     if probe.body.is_some() && !has_content_type {
         builder = builder.header("content-type", "application/json");
     }
+    let body = probe.body.as_deref().map(fill).transpose()?;
     let request = builder
-        .body(probe.body.clone().unwrap_or_default())
+        .body(body.unwrap_or_default())
         .map_err(|e| ProbeError::BadRequest {
             probe: probe.name.clone(),
             message: e.to_string(),
@@ -345,6 +395,12 @@ fn request(
         None => (200..300).contains(&status),
     };
     if !expected {
+        let hint = if matches!(status, 401 | 403) {
+            "; the endpoint wants credentials: log in with an earlier probe that has `capture = { token = \"/token\" }` and send `headers = { authorization = \"Bearer {token}\" }`, or take a token from the environment with {env:NAME}"
+        } else {
+            ""
+        };
+        let start: String = body.chars().take(300).collect();
         return Err(ProbeError::UnexpectedStatus {
             probe: probe.name.clone(),
             endpoint,
@@ -352,7 +408,8 @@ fn request(
             expected: probe
                 .expect_status
                 .map_or("2xx".to_string(), |s| s.to_string()),
-            body_start: body.chars().take(300).collect(),
+            hint: hint.to_string(),
+            body_start: super::template::redact(&start, captured),
         });
     }
     let excluded_classes = &loaded.config.probes.exclude;
@@ -360,6 +417,7 @@ fn request(
     let sql_dialect = dialect(kind);
     let mut count = RequestCount {
         status,
+        captured: super::template::capture(&probe.name, &probe.capture, &body)?,
         ..RequestCount::default()
     };
     match source {
