@@ -90,6 +90,7 @@ pub fn clean_up() {
         }
         eprintln!("perfguard: interrupted; the application was stopped");
     }
+    crate::probe::database::drop_live();
     let dirs: Vec<PathBuf> = WORKTREE_DIRS.lock().map(|d| d.clone()).unwrap_or_default();
     for dir in dirs {
         let _ = std::fs::remove_dir_all(&dir);

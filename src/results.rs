@@ -109,6 +109,20 @@ pub struct ProbeResult {
     /// Statements the probe may grow by (`allow`) when it was measured.
     #[serde(default)]
     pub allow: u64,
+    /// Counts at each `[probes] scales` entry, smallest first (empty without
+    /// scales); the fields above are the largest scale's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scales: Vec<ScaleCount>,
+}
+
+/// A probe's counts on a fresh database set up at one scale.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleCount {
+    pub scale: u64,
+    pub total: u64,
+    /// Counted statements per strict fingerprint.
+    pub statements: BTreeMap<String, u64>,
 }
 
 /// Everything one `perfguard run` measured.

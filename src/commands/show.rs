@@ -65,7 +65,35 @@ pub fn print(set: &BaselineSet, out: &mut dyn Write) -> io::Result<()> {
                 id, probe.endpoint, probe.total_statements
             )?;
             for count in probe.statements.values() {
-                writeln!(out, "    {:>4} x {}", count.count, count.readable)?;
+                let marker = if count.count >= crate::compare::N_PLUS_ONE_COUNT {
+                    "  (N+1)"
+                } else {
+                    ""
+                };
+                writeln!(out, "    {:>4} x {}{marker}", count.count, count.readable)?;
+            }
+            for count in probe.excluded.values() {
+                writeln!(
+                    out,
+                    "    {:>4} x {}  (excluded)",
+                    count.count, count.readable
+                )?;
+            }
+            if let (Some(first), Some(last)) = (probe.scales.first(), probe.scales.last()) {
+                for (key, count) in &last.statements {
+                    let before = first.statements.get(key).copied().unwrap_or(0);
+                    if *count > before {
+                        let readable = probe
+                            .statements
+                            .get(key)
+                            .map_or(key.as_str(), |c| c.readable.as_str());
+                        writeln!(
+                            out,
+                            "    known N+1: {readable} grows with data: {before} -> {count} at scale {} -> {}",
+                            first.scale, last.scale
+                        )?;
+                    }
+                }
             }
         }
     }

@@ -6,8 +6,55 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::comparison::{Entry, FingerprintDiff, ProbeChange, QueryReason, Reason, Subject};
+use crate::comparison::{
+    Entry, FingerprintDiff, Growth, ProbeChange, QueryReason, Reason, Subject,
+};
 use crate::results::ProbeResult;
+
+/// Fingerprints counted more often per request at the largest scale than at
+/// the smallest (strict fingerprint, counts per scale).
+fn growing(probe: &ProbeResult) -> Vec<(String, Vec<u64>)> {
+    let (Some(first), Some(last)) = (probe.scales.first(), probe.scales.last()) else {
+        return Vec::new();
+    };
+    last.statements
+        .iter()
+        .filter(|(key, count)| **count > first.statements.get(*key).copied().unwrap_or(0))
+        .map(|(key, _)| {
+            let counts = probe
+                .scales
+                .iter()
+                .map(|s| s.statements.get(key).copied().unwrap_or(0))
+                .collect();
+            (key.clone(), counts)
+        })
+        .collect()
+}
+
+/// What grows with data now, each marked known when it grew in the baseline
+/// too or the baseline was measured without scales.
+fn growth(base: Option<&ProbeResult>, now: &ProbeResult) -> Vec<Growth> {
+    let grew_before: Option<BTreeSet<String>> = base
+        .filter(|b| !b.scales.is_empty())
+        .map(|b| growing(b).into_iter().map(|(key, _)| key).collect());
+    growing(now)
+        .into_iter()
+        .map(|(key, counts)| Growth {
+            readable: now
+                .statements
+                .get(&key)
+                .map_or_else(|| key.clone(), |c| c.readable.clone()),
+            scales: now.scales.iter().map(|s| s.scale).collect(),
+            counts,
+            known: match (&grew_before, base) {
+                (Some(before), _) => before.contains(&key),
+                (None, Some(_)) => true,
+                (None, None) => false,
+            },
+            fingerprint: key,
+        })
+        .collect()
+}
 
 /// A fingerprint that runs this many times in one request is marked N+1.
 pub const N_PLUS_ONE_COUNT: u64 = 5;
@@ -60,6 +107,7 @@ fn missing_probe(id: &str, base: &ProbeResult) -> Entry {
             excluded_before: excluded_total(base),
             excluded_after: 0,
             fingerprints: Vec::new(),
+            growth: Vec::new(),
         }),
         reason: Reason::Missing {
             probe: true,
@@ -87,7 +135,8 @@ pub(super) fn compare_probes(
             .filter(|d| d.before != d.after)
             .cloned()
             .collect();
-        let reason = query_reason(base, now, &changed);
+        let growth = growth(base, now);
+        let reason = query_reason(base, now, &changed, &growth);
         entries.push(Entry {
             id: id.clone(),
             subject: Subject::Probe(ProbeChange {
@@ -101,6 +150,7 @@ pub(super) fn compare_probes(
                 excluded_before: base.map_or(0, excluded_total),
                 excluded_after: excluded_total(now),
                 fingerprints,
+                growth,
             }),
             reason: Reason::Queries(reason),
         });
@@ -109,12 +159,14 @@ pub(super) fn compare_probes(
 }
 
 /// The rule for one probe, in order: over its budget; counts unstable between
-/// repeats; not in the baseline; grown beyond `allow` (in total or for one
+/// repeats; a fingerprint that grows with the data and did not in the
+/// baseline; not in the baseline; grown beyond `allow` (in total or for one
 /// fingerprint); fewer; the same; grown within `allow`.
 fn query_reason(
     base: Option<&ProbeResult>,
     now: &ProbeResult,
     changed: &[FingerprintDiff],
+    growth: &[Growth],
 ) -> QueryReason {
     let total = now.total_statements;
     let allow = now.allow;
@@ -135,6 +187,14 @@ fn query_reason(
         return QueryReason::Unstable {
             repeat_totals: now.repeat_totals.clone(),
             fingerprints: now.unstable.clone(),
+        };
+    }
+    let new_growth: Vec<Growth> = growth.iter().filter(|g| !g.known).cloned().collect();
+    if !new_growth.is_empty() {
+        return QueryReason::GrowsWithData {
+            total,
+            before: base.map(|b| b.total_statements),
+            growing: new_growth,
         };
     }
     let Some(base) = base else {

@@ -152,6 +152,41 @@ pub struct ProbeChange {
     /// Full per-fingerprint counts (all fingerprints), for plots.
     #[serde(default)]
     pub fingerprints: Vec<FingerprintDiff>,
+    /// Fingerprints whose count per request grows with `[probes] scales`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub growth: Vec<Growth>,
+}
+
+/// A fingerprint whose count per request grew with the data: an N+1 by evidence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Growth {
+    pub fingerprint: String,
+    pub readable: String,
+    /// The scales measured, smallest first, and the count at each.
+    pub scales: Vec<u64>,
+    pub counts: Vec<u64>,
+    /// It grew in the baseline too (or the baseline has no scales to tell):
+    /// a known N+1, listed but not failing.
+    pub known: bool,
+}
+
+impl Growth {
+    /// `` `SELECT ... FROM products WHERE id = ?` grows with data: 9 -> 29 at scale 10 -> 30 ``
+    pub fn describe(&self) -> String {
+        let join = |values: &[u64]| {
+            values
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(" -> ")
+        };
+        format!(
+            "`{}` grows with data: {} at scale {}",
+            self.readable,
+            join(&self.counts),
+            join(&self.scales)
+        )
+    }
 }
 
 /// Why a regression is accepted: a `Perf-Accepted` commit trailer.
@@ -301,7 +336,49 @@ fn sort_for_report(entries: &mut [Entry]) {
     });
 }
 
+/// An N+1 the baseline already had, listed at the top of every report so it
+/// is not forgotten; it does not fail the gate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownNPlusOne {
+    /// The probe.
+    pub id: String,
+    /// What it does, e.g. `` `SELECT ... FROM tags WHERE post_id = ?` runs 12 times per request ``.
+    pub description: String,
+}
+
 impl Comparison {
+    /// N+1s in the baseline too: fingerprints that grow with data there as
+    /// here, and ones that already ran [`crate::compare::N_PLUS_ONE_COUNT`]
+    /// times or more per request in the baseline.
+    pub fn known_n_plus_ones(&self) -> Vec<KnownNPlusOne> {
+        let mut known = Vec::new();
+        for entry in self.entries() {
+            let Some(probe) = entry.probe() else { continue };
+            for growth in probe.growth.iter().filter(|g| g.known) {
+                known.push(KnownNPlusOne {
+                    id: entry.id.clone(),
+                    description: growth.describe(),
+                });
+            }
+            for diff in &probe.fingerprints {
+                let grows = probe
+                    .growth
+                    .iter()
+                    .any(|g| g.fingerprint == diff.fingerprint);
+                if diff.n_plus_one && diff.before >= crate::compare::N_PLUS_ONE_COUNT && !grows {
+                    known.push(KnownNPlusOne {
+                        id: entry.id.clone(),
+                        description: format!(
+                            "`{}` runs {} times per request (the baseline: {})",
+                            diff.readable, diff.after, diff.before
+                        ),
+                    });
+                }
+            }
+        }
+        known
+    }
+
     pub fn new(baseline: Side, current: Side, alpha: f64, mut entries: Vec<Entry>) -> Comparison {
         sort_for_report(&mut entries);
         Comparison {

@@ -84,6 +84,14 @@ pub enum QueryReason {
         repeat_totals: Vec<u64>,
         fingerprints: Vec<String>,
     },
+    /// Fingerprints whose count per request grows with the data scale, where
+    /// the probe is new or they did not grow in the baseline: N+1s by evidence.
+    GrowsWithData {
+        total: u64,
+        /// Statements in the baseline, when it has the probe.
+        before: Option<u64>,
+        growing: Vec<super::Growth>,
+    },
     /// Not in the baseline.
     New { total: u64 },
     /// More statements than the baseline plus `allow`, or a fingerprint grew beyond it.
@@ -245,7 +253,9 @@ fn describe_growth(text: &mut String, grown: &[FingerprintDiff]) {
 impl QueryReason {
     pub fn verdict(&self) -> Verdict {
         match self {
-            QueryReason::OverBudget { .. } | QueryReason::Grew { .. } => Verdict::Regressed,
+            QueryReason::OverBudget { .. }
+            | QueryReason::Grew { .. }
+            | QueryReason::GrowsWithData { .. } => Verdict::Regressed,
             QueryReason::Unstable { .. } => Verdict::Inconclusive,
             QueryReason::New { .. } => Verdict::New,
             QueryReason::Fewer { .. } => Verdict::Improved,
@@ -278,6 +288,18 @@ impl QueryReason {
                 "statement counts differed between repeats ({repeat_totals:?}) for {}; the endpoint is not deterministic",
                 fingerprints.join(", ")
             ),
+            QueryReason::GrowsWithData {
+                total,
+                before,
+                growing,
+            } => {
+                let details: Vec<String> = growing.iter().map(super::Growth::describe).collect();
+                let start = match before {
+                    Some(before) => format!("statements {before} -> {total}"),
+                    None => format!("{total} statements, not in the baseline yet"),
+                };
+                format!("{start}; N+1 by evidence: {}", details.join(", "))
+            }
             QueryReason::New { total } => format!("{total} statements; not in the baseline yet"),
             QueryReason::Grew {
                 before,

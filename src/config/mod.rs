@@ -161,6 +161,8 @@ pub enum DatabaseKind {
 pub struct Database {
     pub kind: DatabaseKind,
     pub url: Option<String>,
+    /// Fills a fresh database per check (and per scale): `{database_url}`, `{scale}`.
+    pub setup: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -174,6 +176,8 @@ pub struct ProbeSettings {
     pub exclude: Vec<String>,
     /// Timeout of one HTTP request.
     pub request_timeout: HumanDuration,
+    /// Data scales `[database].setup` runs at; every probe is measured at each.
+    pub scales: Vec<u64>,
 }
 
 impl Default for ProbeSettings {
@@ -183,6 +187,7 @@ impl Default for ProbeSettings {
             quiet_period: HumanDuration(Duration::from_millis(100)),
             exclude: vec!["transaction".into(), "set".into(), "ping".into()],
             request_timeout: HumanDuration(Duration::from_secs(30)),
+            scales: Vec::new(),
         }
     }
 }
@@ -445,6 +450,32 @@ fn validate(path: &Path, config: &Config) -> Result<(), ConfigError> {
         return Err(invalid(
             "probes with count = \"proxy\" need [database] kind = \"postgres\" or \"mysql\" and a url; use count = \"header:NAME\" when there is no database to watch".to_string(),
         ));
+    }
+    let setup = config.database.as_ref().and_then(|d| d.setup.as_ref());
+    if setup.is_some()
+        && (kind == DatabaseKind::None
+            || config
+                .database
+                .as_ref()
+                .and_then(|d| d.url.as_ref())
+                .is_none())
+    {
+        return Err(invalid(
+            "[database] setup needs kind = \"postgres\" or \"mysql\" and a url: fresh databases are created on that server".to_string(),
+        ));
+    }
+    let scales = &config.probes.scales;
+    if !scales.is_empty() {
+        if setup.is_none() {
+            return Err(invalid(
+                "[probes] scales need [database] setup: it is what fills a fresh database at each scale (use {scale} in it)".to_string(),
+            ));
+        }
+        if scales.len() < 2 || scales.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(invalid(format!(
+                "[probes] scales = {scales:?}: give at least two scales, smallest first, e.g. [10, 40]"
+            )));
+        }
     }
     for class in &config.probes.exclude {
         if !["transaction", "set", "ping"].contains(&class.as_str()) {

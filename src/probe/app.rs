@@ -142,9 +142,10 @@ pub(crate) fn run_logged(
 /// The port an app start uses: a free one for `{port}`, else `[app].url`'s,
 /// which must be free (the message names the process holding it).
 fn choose_port(app: &App) -> Result<u16, ProbeError> {
-    let fixed = crate::config::app_url_port(&app.url).map_err(|message| ProbeError::BadCommand {
-        command: format!("[app] url {:?}: {message}", app.url),
-    })?;
+    let fixed =
+        crate::config::app_url_port(&app.url).map_err(|message| ProbeError::BadCommand {
+            command: format!("[app] url {:?}: {message}", app.url),
+        })?;
     let Some(port) = fixed else {
         return free_port().map_err(|e| ProbeError::Io {
             what: "pick a free port".into(),
@@ -153,15 +154,13 @@ fn choose_port(app: &App) -> Result<u16, ProbeError> {
     };
     match TcpListener::bind(("0.0.0.0", port)) {
         Ok(_) => Ok(port),
-        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
-            Err(ProbeError::PortInUse {
-                url: app.url.clone(),
-                port,
-                holder: super::sockets::holder_of(port)
-                    .map(|h| format!(" by {h}"))
-                    .unwrap_or_default(),
-            })
-        }
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => Err(ProbeError::PortInUse {
+            url: app.url.clone(),
+            port,
+            holder: super::sockets::holder_of(port)
+                .map(|h| format!(" by {h}"))
+                .unwrap_or_default(),
+        }),
         // Binding may be refused for other reasons (a privileged port): let the app try.
         Err(_) => Ok(port),
     }

@@ -148,7 +148,9 @@ pub fn fingerprint(sql: &str, dialect: SqlDialect) -> Fingerprint {
 }
 
 /// Fingerprints each statement of `sql` separately. Empty or comment-only SQL
-/// gives one fingerprint of class [`StatementClass::Ping`] with empty tiers.
+/// gives one fingerprint of class [`StatementClass::Ping`]: an empty strict
+/// tier, and the comment itself (`/* SQLx ping */`) or `(empty statement)` as
+/// the readable one.
 pub fn fingerprint_each(sql: &str, dialect: SqlDialect) -> Vec<Fingerprint> {
     let parsed = Parser::parse_sql(dialect.parser_dialect(), sql);
     let mut fingerprints: Vec<Fingerprint> = match parsed {
@@ -159,9 +161,15 @@ pub fn fingerprint_each(sql: &str, dialect: SqlDialect) -> Vec<Fingerprint> {
         Err(_) => fallback::fingerprint_tokens(sql, dialect),
     };
     if fingerprints.is_empty() {
+        let words: Vec<&str> = sql.split_whitespace().collect();
+        let readable = if words.is_empty() {
+            "(empty statement)".to_owned()
+        } else {
+            truncate(words.join(" "))
+        };
         fingerprints.push(Fingerprint {
             strict: String::new(),
-            readable: String::new(),
+            readable,
             class: StatementClass::Ping,
         });
     }

@@ -4,6 +4,7 @@
 
 pub(crate) mod app;
 pub(crate) mod counting;
+pub(crate) mod database;
 pub mod fingerprint;
 pub mod proxy;
 pub(crate) mod runner;
@@ -52,6 +53,15 @@ pub enum ProbeError {
     )]
     BuildFailed {
         command: String,
+        status: String,
+        tail: String,
+    },
+    #[error(
+        "[database] setup `{command}` failed{at_scale} ({status}); fix it or the schema it sets up; last lines of its output:\n{tail}"
+    )]
+    SetupFailed {
+        command: String,
+        at_scale: String,
         status: String,
         tail: String,
     },

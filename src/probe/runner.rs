@@ -11,13 +11,14 @@ use std::time::{Duration, Instant};
 use super::ProbeError;
 use super::app::RunningApp;
 use super::counting;
+use super::database::FreshDatabase;
 use super::fingerprint::{self, SqlDialect, StatementClass};
 use super::proxy::{
     ConnectionFault, CountingProxy, DatabaseUrl, DbKind, FaultKind, ProxyConfig, redact_password,
 };
 use crate::config::{DatabaseKind, LoadedConfig, Probe};
 use crate::progress::Progress;
-use crate::results::{CountSource, FingerprintCount, ProbeResult};
+use crate::results::{CountSource, FingerprintCount, ProbeResult, ScaleCount};
 
 /// What one request did to the database.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -78,7 +79,8 @@ pub fn proxied_url(url: &str, proxy: std::net::SocketAddr) -> Result<String, Pro
     Ok(format!("{scheme}://{credentials}{proxy}{tail}"))
 }
 
-/// Run every selected probe against one started application.
+/// Run every selected probe: once against `[database].url`, or, with
+/// `[database].setup`, on a fresh database per scale (one app start each).
 /// `extra_env` is added to the app's environment (e.g. a worktree's own
 /// `CARGO_TARGET_DIR`), before `[app].env`.
 pub fn run_probes(
@@ -90,121 +92,216 @@ pub fn run_probes(
 ) -> Result<BTreeMap<String, ProbeResult>, ProbeError> {
     let config = &loaded.config;
     let app_config = config.app.as_ref().ok_or(ProbeError::NoApp)?;
-    let database = config.database.as_ref();
-    let kind = database.map(|d| d.kind).unwrap_or(DatabaseKind::None);
-    let url = database.and_then(|d| d.url.clone()).unwrap_or_default();
     let measured: Vec<&str> = probes.iter().map(|p| p.name.as_str()).collect();
-    let probes = with_capture_sources(&config.probe, &measured);
-    let uses_proxy = probes.iter().any(|p| count_source(p) == CountSource::Proxy);
+    let to_run = with_capture_sources(&config.probe, &measured);
     super::app::build(app_config, working_dir, extra_env)?;
+    let database = config.database.as_ref();
+    let url = database.and_then(|d| d.url.clone()).unwrap_or_default();
+    let run = Run {
+        loaded,
+        probes: &to_run,
+        measured: &measured,
+        working_dir,
+        extra_env,
+        progress,
+    };
+    let Some(setup) = database.and_then(|d| d.setup.as_deref()) else {
+        return run.once(&url);
+    };
+    let kind = match database.map(|d| d.kind) {
+        Some(DatabaseKind::Mysql) => DbKind::Mysql,
+        _ => DbKind::Postgres,
+    };
+    let scales: Vec<Option<u64>> = if config.probes.scales.is_empty() {
+        vec![None]
+    } else {
+        config.probes.scales.iter().copied().map(Some).collect()
+    };
+    let mut by_scale = Vec::new();
+    for scale in scales {
+        let at = scale.map(|s| format!(" at scale {s}")).unwrap_or_default();
+        progress.status(&format!("setting up a fresh database{at}: {setup}"));
+        let fresh = FreshDatabase::create(kind, &url, setup, scale, working_dir, extra_env)?;
+        let results = run.once(&fresh.url)?;
+        drop(fresh); // after the app has stopped
+        by_scale.push((scale, results));
+    }
+    Ok(merge_scales(by_scale))
+}
 
-    let proxy = if uses_proxy {
-        let parsed = DatabaseUrl::parse(&url).map_err(|e| ProbeError::BadDatabaseUrl {
-            message: e.to_string(),
-        })?;
-        let db_kind = match kind {
-            DatabaseKind::Mysql => DbKind::Mysql,
-            _ => DbKind::Postgres,
-        };
-        if parsed.kind != db_kind {
-            return Err(ProbeError::BadDatabaseUrl {
-                message: format!(
-                    "{:?} is a {:?} URL but [database] kind says {:?}; make them agree",
-                    redact_password(&url),
-                    parsed.kind,
-                    db_kind
-                ),
+/// The largest scale's results, each probe carrying its counts at every scale.
+fn merge_scales(
+    by_scale: Vec<(Option<u64>, BTreeMap<String, ProbeResult>)>,
+) -> BTreeMap<String, ProbeResult> {
+    let mut scales_of: BTreeMap<String, Vec<ScaleCount>> = BTreeMap::new();
+    for (scale, results) in &by_scale {
+        let Some(scale) = scale else { continue };
+        for (name, result) in results {
+            scales_of.entry(name.clone()).or_default().push(ScaleCount {
+                scale: *scale,
+                total: result.total_statements,
+                statements: result
+                    .statements
+                    .iter()
+                    .map(|(k, c)| (k.clone(), c.count))
+                    .collect(),
             });
         }
-        let upstream = parsed.host_port;
-        let proxy =
-            CountingProxy::start(ProxyConfig::new(db_kind, upstream.clone())).map_err(|e| {
-                ProbeError::Proxy {
-                    message: e.to_string(),
-                }
-            })?;
-        progress.status(&format!(
-            "counting proxy on {} -> {upstream}",
-            proxy.local_addr()
-        ));
-        Some(proxy)
-    } else {
-        None
-    };
-    let app_database_url = match &proxy {
-        Some(proxy) => proxied_url(&url, proxy.local_addr())?,
-        None => url.clone(),
-    };
-    progress.status(&format!("starting the application: {}", app_config.command));
-    let mut app = match RunningApp::start(app_config, working_dir, extra_env, &app_database_url) {
-        Ok(app) => app,
-        Err(error) => {
-            // An app that cannot reach its database usually dies while starting:
-            // say that the database is the cause, and still show the app's log.
-            if let Some(proxy) = &proxy {
-                check_faults(&proxy.drain().faults, &url).map_err(|fault| match fault {
-                    ProbeError::Database { url, message } => ProbeError::Database {
-                        url,
-                        message: format!("{message}\n(the application then failed: {error})"),
-                    },
-                    other => other,
-                })?;
-            }
-            return Err(error);
-        }
-    };
-    if let Some(proxy) = &proxy {
-        // Statements the app ran while starting (migrations, seeding) are not a probe's.
-        wait_quiet(proxy, config.probes.quiet_period.0, Instant::now());
-        check_faults(&proxy.drain().faults, &url)?;
     }
+    let mut largest = by_scale
+        .into_iter()
+        .next_back()
+        .map(|(_, results)| results)
+        .unwrap_or_default();
+    for (name, result) in &mut largest {
+        if let Some(scales) = scales_of.remove(name).filter(|s| s.len() > 1) {
+            result.scales = scales;
+        }
+    }
+    largest
+}
 
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(config.probes.request_timeout.0))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut results = BTreeMap::new();
-    let mut captured = BTreeMap::new();
-    for probe in probes {
-        let source = count_source(probe);
-        let endpoint = format!("{} {}", probe.method.to_uppercase(), probe.path);
-        let session = Session {
-            agent: &agent,
-            proxy: proxy.as_ref(),
+/// One probe run: what it measures and where.
+struct Run<'a> {
+    loaded: &'a LoadedConfig,
+    /// The probes to send, in file order (measured ones and capture sources).
+    probes: &'a [&'a Probe],
+    measured: &'a [&'a str],
+    working_dir: &'a Path,
+    extra_env: &'a [(String, String)],
+    progress: &'a Progress,
+}
+
+impl Run<'_> {
+    /// Start the proxy and the app on the database at `url`, and probe.
+    fn once(&self, url: &str) -> Result<BTreeMap<String, ProbeResult>, ProbeError> {
+        let Run {
             loaded,
-            kind,
-            database_url: &url,
+            probes,
+            measured,
+            working_dir,
+            extra_env,
+            progress,
+        } = *self;
+        let url = url.to_string();
+        let config = &loaded.config;
+        let app_config = config.app.as_ref().ok_or(ProbeError::NoApp)?;
+        let kind = config
+            .database
+            .as_ref()
+            .map(|d| d.kind)
+            .unwrap_or(DatabaseKind::None);
+        let uses_proxy = probes.iter().any(|p| count_source(p) == CountSource::Proxy);
+        super::app::build(app_config, working_dir, extra_env)?;
+
+        let proxy =
+            if uses_proxy {
+                let parsed = DatabaseUrl::parse(&url).map_err(|e| ProbeError::BadDatabaseUrl {
+                    message: e.to_string(),
+                })?;
+                let db_kind = match kind {
+                    DatabaseKind::Mysql => DbKind::Mysql,
+                    _ => DbKind::Postgres,
+                };
+                if parsed.kind != db_kind {
+                    return Err(ProbeError::BadDatabaseUrl {
+                        message: format!(
+                            "{:?} is a {:?} URL but [database] kind says {:?}; make them agree",
+                            redact_password(&url),
+                            parsed.kind,
+                            db_kind
+                        ),
+                    });
+                }
+                let upstream = parsed.host_port;
+                let proxy = CountingProxy::start(ProxyConfig::new(db_kind, upstream.clone()))
+                    .map_err(|e| ProbeError::Proxy {
+                        message: e.to_string(),
+                    })?;
+                progress.status(&format!(
+                    "counting proxy on {} -> {upstream}",
+                    proxy.local_addr()
+                ));
+                Some(proxy)
+            } else {
+                None
+            };
+        let app_database_url = match &proxy {
+            Some(proxy) => proxied_url(&url, proxy.local_addr())?,
+            None => url.clone(),
         };
-        let mut run_one = |app: &mut RunningApp| {
-            let count = request(&session, app, probe, &source, &captured)?;
-            captured.extend(count.captured.iter().cloned());
-            Ok::<_, ProbeError>(count)
+        progress.status(&format!("starting the application: {}", app_config.command));
+        let mut app = match RunningApp::start(app_config, working_dir, extra_env, &app_database_url)
+        {
+            Ok(app) => app,
+            Err(error) => {
+                // An app that cannot reach its database usually dies while starting:
+                // say that the database is the cause, and still show the app's log.
+                if let Some(proxy) = &proxy {
+                    check_faults(&proxy.drain().faults, &url).map_err(|fault| match fault {
+                        ProbeError::Database { url, message } => ProbeError::Database {
+                            url,
+                            message: format!("{message}\n(the application then failed: {error})"),
+                        },
+                        other => other,
+                    })?;
+                }
+                return Err(error);
+            }
         };
-        progress.status(&format!("probing {endpoint}"));
-        run_one(&mut app)?; // warm-up: caches, prepared statements, lazy pools
-        let repeats = config.probes.repeat.max(1);
-        let mut counts = Vec::new();
-        for _ in 0..repeats {
-            counts.push(run_one(&mut app)?);
+        if let Some(proxy) = &proxy {
+            // Statements the app ran while starting (migrations, seeding) are not a probe's.
+            wait_quiet(proxy, config.probes.quiet_period.0, Instant::now());
+            check_faults(&proxy.drain().faults, &url)?;
         }
-        if !measured.contains(&probe.name.as_str()) {
-            continue; // run only for what it captures
+
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(config.probes.request_timeout.0))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut results = BTreeMap::new();
+        let mut captured = BTreeMap::new();
+        for probe in probes {
+            let source = count_source(probe);
+            let endpoint = format!("{} {}", probe.method.to_uppercase(), probe.path);
+            let session = Session {
+                agent: &agent,
+                proxy: proxy.as_ref(),
+                loaded,
+                kind,
+                database_url: &url,
+            };
+            let mut run_one = |app: &mut RunningApp| {
+                let count = request(&session, app, probe, &source, &captured)?;
+                captured.extend(count.captured.iter().cloned());
+                Ok::<_, ProbeError>(count)
+            };
+            progress.status(&format!("probing {endpoint}"));
+            run_one(&mut app)?; // warm-up: caches, prepared statements, lazy pools
+            let repeats = config.probes.repeat.max(1);
+            let mut counts = Vec::new();
+            for _ in 0..repeats {
+                counts.push(run_one(&mut app)?);
+            }
+            if !measured.contains(&probe.name.as_str()) {
+                continue; // run only for what it captures
+            }
+            results.insert(
+                probe.name.clone(),
+                summarize(probe, &endpoint, source, &counts),
+            );
+            progress.status(&format!(
+                "probed {endpoint}: {} statements",
+                counts.last().map_or(0, |c| c.total)
+            ));
         }
-        results.insert(
-            probe.name.clone(),
-            summarize(probe, &endpoint, source, &counts),
-        );
-        progress.status(&format!(
-            "probed {endpoint}: {} statements",
-            counts.last().map_or(0, |c| c.total)
-        ));
+        // Close the keep-alive connections first: a server that drains its
+        // connections on SIGTERM would otherwise wait for perfguard's.
+        drop(agent);
+        drop(app);
+        Ok(results)
     }
-    // Close the keep-alive connections first: a server that drains its
-    // connections on SIGTERM would otherwise wait for perfguard's.
-    drop(agent);
-    drop(app);
-    Ok(results)
 }
 
 /// The probes to run, in file order: the measured ones and every earlier probe
@@ -274,6 +371,7 @@ fn summarize(
         unstable,
         max_queries: probe.max_queries,
         allow: probe.allow,
+        scales: Vec::new(),
     }
 }
 

@@ -198,7 +198,9 @@ mod tests {
         );
         let path = std::env::var("PATH").unwrap();
         assert_eq!(fill("{env:PATH}", &captured, "p").unwrap(), path);
-        let message = fill("{session}", &captured, "orders").unwrap_err().to_string();
+        let message = fill("{session}", &captured, "orders")
+            .unwrap_err()
+            .to_string();
         assert!(message.contains("\"orders\""), "{message}");
         assert!(message.contains("{session} is not captured"), "{message}");
         let message = fill("{env:PERFGUARD_SURELY_UNSET_VARIABLE}", &captured, "orders")
@@ -226,13 +228,20 @@ mod tests {
                 ("token".to_string(), "s3cret".to_string())
             ]
         );
-        let message = capture("login", &values(&[("token", "/access_token")]), r#"{"token": "x"}"#)
-            .unwrap_err()
-            .to_string();
+        let message = capture(
+            "login",
+            &values(&[("token", "/access_token")]),
+            r#"{"token": "x"}"#,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(message.contains("\"login\""), "{message}");
         assert!(message.contains("/access_token"), "{message}");
         assert!(message.contains("top-level keys: token"), "{message}");
-        assert!(!message.contains("\"x\""), "a captured value never shows: {message}");
+        assert!(
+            !message.contains("\"x\""),
+            "a captured value never shows: {message}"
+        );
         let message = capture("login", &pointers, "<html>")
             .unwrap_err()
             .to_string();

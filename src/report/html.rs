@@ -100,6 +100,22 @@ fn head(page: &mut String, comparison: &Comparison) {
     for warning in &comparison.warnings {
         let _ = writeln!(page, "<p class=\"warning\">{}</p>", escape_html(warning));
     }
+    let known = comparison.known_n_plus_ones();
+    if !known.is_empty() {
+        let _ = writeln!(
+            page,
+            "<section class=\"known\"><h2>Known N+1</h2><p>In the baseline too; not failing this check.</p><ul>"
+        );
+        for n_plus_one in &known {
+            let _ = writeln!(
+                page,
+                "<li><strong>{}</strong>: {}</li>",
+                escape_html(&n_plus_one.id),
+                escape_html(&n_plus_one.description)
+            );
+        }
+        let _ = writeln!(page, "</ul></section>");
+    }
 }
 
 fn describe_side(side: &Side) -> String {
@@ -197,6 +213,21 @@ fn entry_section(page: &mut String, entry: &Entry) -> io::Result<()> {
             format_count(probe.baseline_total),
             format_count(probe.current_total)
         );
+        if probe.excluded_before > 0 || probe.excluded_after > 0 {
+            let _ = writeln!(
+                page,
+                "<p>Excluded from the count (pings, transaction control, SET): {} → {}</p>",
+                probe.excluded_before, probe.excluded_after
+            );
+        }
+        for growth in &probe.growth {
+            let _ = writeln!(
+                page,
+                "<p class=\"warning\">{}N+1 by evidence: {}</p>",
+                if growth.known { "Known " } else { "" },
+                escape_html(&growth.describe())
+            );
+        }
         if !probe.fingerprints.is_empty() {
             page.push_str(&bar_chart(probe).map_err(plot_error)?);
             fingerprint_table(page, probe);

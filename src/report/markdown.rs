@@ -183,6 +183,22 @@ fn head(comparison: &Comparison) -> String {
             escape_markdown(&clip_chars(warning, MAX_WARNING_CHARS))
         );
     }
+    let known = comparison.known_n_plus_ones();
+    if !known.is_empty() {
+        let _ = writeln!(
+            text,
+            "**Known N+1** (in the baseline too; not failing this check):\n"
+        );
+        for n_plus_one in &known {
+            let _ = writeln!(
+                text,
+                "- {}: {}",
+                escape_markdown(&clip_chars(&n_plus_one.id, MAX_NAME_CHARS)),
+                escape_markdown(&clip_chars(&n_plus_one.description, MAX_WARNING_CHARS))
+            );
+        }
+        text.push('\n');
+    }
     text
 }
 
@@ -333,6 +349,7 @@ fn decided_by(reason: &Reason) -> String {
                     totals.join(", ")
                 )
             }
+            QueryReason::GrowsWithData { .. } => "grows with the data (N+1)".to_owned(),
             QueryReason::New { .. } => "not in the baseline yet".to_owned(),
             QueryReason::Grew { allow: 0, .. } => "more statements than the baseline".to_owned(),
             QueryReason::Grew { allow, .. } => {
@@ -457,6 +474,25 @@ fn fingerprint_cell(probe: &ProbeChange) -> String {
             line
         })
         .collect();
+    for growth in probe.growth.iter().filter(|g| !g.known) {
+        lines.push(format!(
+            "{} grows with data: {} **N+1**",
+            markdown_code_span(&clip_chars(&growth.readable, MAX_NAME_CHARS), true),
+            growth
+                .scales
+                .iter()
+                .zip(&growth.counts)
+                .map(|(scale, count)| format!("{count} at scale {scale}"))
+                .collect::<Vec<_>>()
+                .join(" → ")
+        ));
+    }
+    if probe.excluded_before > 0 || probe.excluded_after > 0 {
+        lines.push(format!(
+            "excluded (pings, transactions, SET): {} → {}",
+            probe.excluded_before, probe.excluded_after
+        ));
+    }
     if probe.changed.len() > MAX_FINGERPRINTS_PER_PROBE {
         lines.push(format!(
             "… {} more",

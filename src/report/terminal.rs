@@ -12,8 +12,11 @@ use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, LineStyle, Tab
 use super::Reporter;
 use super::escape::sanitize_terminal;
 use super::human::{
-    format_change, format_count, format_count_change, format_duration_ns, short_sha,
+    clip_chars, format_change, format_count, format_count_change, format_duration_ns, short_sha,
 };
+
+/// Widest first column: with the four others the table fits 100 columns.
+const NAME_COLUMN: usize = 52;
 use crate::comparison::{Comparison, Entry, Outcome, Verdict};
 
 /// Renders the table; `color` decides whether ANSI styles are written.
@@ -32,6 +35,18 @@ impl Reporter for TerminalReporter {
             )?;
         }
         if !comparison.warnings.is_empty() {
+            writeln!(out)?;
+        }
+        let known = comparison.known_n_plus_ones();
+        for n_plus_one in &known {
+            writeln!(
+                out,
+                "{warning_style}known N+1:{warning_style:#} {}: {}",
+                sanitize_terminal(&n_plus_one.id),
+                sanitize_terminal(&n_plus_one.description)
+            )?;
+        }
+        if !known.is_empty() {
             writeln!(out)?;
         }
         if !comparison.entries().is_empty() {
@@ -145,9 +160,13 @@ fn add_entry(table: &mut Table, entry: &Entry) {
         table.add_row(vec![
             // Probes are often named after their endpoint: show it once then.
             Cell::new(if entry.id == probe.endpoint {
-                name.clone()
+                clip_chars(&name, NAME_COLUMN).into_owned()
             } else {
-                format!("{name} {}", sanitize_terminal(&probe.endpoint))
+                format!(
+                    "{}  ({})",
+                    clip_chars(&name, NAME_COLUMN / 2),
+                    clip_chars(&sanitize_terminal(&probe.endpoint), NAME_COLUMN / 2)
+                )
             }),
             Cell::new(format!("{} stmt", format_count(probe.baseline_total))),
             Cell::new(format!("{} stmt", format_count(probe.current_total))),
@@ -156,11 +175,40 @@ fn add_entry(table: &mut Table, entry: &Entry) {
         ]);
         for diff in &probe.changed {
             table.add_row(vec![
-                Cell::new(format!("  └ {}", sanitize_terminal(&diff.readable))),
+                Cell::new(format!(
+                    "  └ {}",
+                    clip_chars(&sanitize_terminal(&diff.readable), NAME_COLUMN - 4)
+                )),
                 Cell::new(diff.before.to_string()),
                 Cell::new(diff.after.to_string()),
                 colored(format_count_change(diff.before, diff.after), color),
                 Cell::new(if diff.n_plus_one { "N+1" } else { "" }),
+            ]);
+        }
+        for growth in probe.growth.iter().filter(|g| !g.known) {
+            table.add_row(vec![
+                Cell::new(format!(
+                    "  └ {}",
+                    clip_chars(&sanitize_terminal(&growth.readable), NAME_COLUMN - 4)
+                )),
+                Cell::new(format!("{} @{}", growth.counts[0], growth.scales[0])),
+                Cell::new(format!(
+                    "{} @{}",
+                    growth.counts.last().copied().unwrap_or_default(),
+                    growth.scales.last().copied().unwrap_or_default()
+                )),
+                colored("grows".to_owned(), color),
+                Cell::new("N+1"),
+            ]);
+        }
+        if probe.excluded_before > 0 || probe.excluded_after > 0 {
+            let excluded_before = probe.baseline_total.map(|_| probe.excluded_before);
+            table.add_row(vec![
+                Cell::new("  └ excluded (pings, transactions, SET)"),
+                Cell::new(format_count(excluded_before)),
+                Cell::new(probe.excluded_after.to_string()),
+                Cell::new(""),
+                Cell::new(""),
             ]);
         }
     } else {
@@ -173,7 +221,7 @@ fn add_entry(table: &mut Table, entry: &Entry) {
             None => ("-".to_owned(), "-".to_owned(), "-".to_owned()),
         };
         table.add_row(vec![
-            Cell::new(name),
+            Cell::new(clip_chars(&name, NAME_COLUMN)),
             Cell::new(baseline),
             Cell::new(current),
             colored(change, color),

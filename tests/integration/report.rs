@@ -124,6 +124,7 @@ fn probe(id: &str, verdict: Verdict, endpoint: &str, fingerprints: Vec<Fingerpri
             excluded_before: 0,
             excluded_after: 0,
             fingerprints,
+            growth: Vec::new(),
         }),
     }
 }

@@ -137,6 +137,7 @@ fn probe(endpoint: &str) -> ProbeResult {
         unstable: Vec::new(),
         max_queries: None,
         allow: 0,
+        scales: Vec::new(),
     }
 }
 

@@ -1,8 +1,11 @@
 //! The incident perfguard exists for, end to end: the shop committed as `main`
 //! with its baselines, a branch with the new recommendation algorithm (an N+1
 //! query and a quadratic ranking) fails the gate, and the fix passes it.
-//! `cargo test seed_incident` runs exactly these two tests: one on SQLite with
-//! header counting, one on PostgreSQL counted on the wire through the proxy.
+//! `cargo test seed_incident` runs exactly these three tests: one on SQLite
+//! with header counting, one on PostgreSQL counted on the wire through the
+//! proxy, and one where the pull request *adds* the recommendations endpoint's
+//! probe, so no baseline exists for it, and the N+1 is caught because its
+//! statement count grows with the data (fresh databases at two scales).
 
 use std::sync::Mutex;
 
@@ -114,15 +117,8 @@ fn seed_incident_sqlite_with_header_counting() {
     incident_is_caught_and_fix_passes(&repo, "perfguard.toml", "baselines");
 }
 
-#[test]
-fn seed_incident_postgres_through_the_proxy() {
-    let Some(server) = server("PERFGUARD_TEST_POSTGRES_URL", POSTGRES_DEFAULT_URL) else {
-        return;
-    };
-    let database = PgDatabase::create(&server, "perfguard_shop");
-    let _turn = SHOP_BUILDS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+/// The shop's PostgreSQL config pointed at the test server, edited by `edit`, committed.
+fn postgres_repo(database: &PgDatabase, edit: impl Fn(String) -> String) -> ShopRepo {
     let repo = ShopRepo::new();
     let config_path = repo.path().join("perfguard-postgres.toml");
     let config = std::fs::read_to_string(&config_path).unwrap().replace(
@@ -133,7 +129,7 @@ fn seed_incident_postgres_through_the_proxy() {
         config.contains(&database.name),
         "the test database replaces the fixture's"
     );
-    std::fs::write(&config_path, config).unwrap();
+    std::fs::write(&config_path, edit(config)).unwrap();
     repo.git(&[
         "commit",
         "--quiet",
@@ -141,5 +137,138 @@ fn seed_incident_postgres_through_the_proxy() {
         "--message",
         "Point the gate at the test database",
     ]);
+    repo
+}
+
+/// Names of the databases on the test server that start with `prefix`.
+fn databases_named(database: &PgDatabase, prefix: &str) -> Vec<String> {
+    let (host, port) = database.server_host_port.rsplit_once(':').unwrap();
+    let config = format!(
+        "host={host} port={port} user={} dbname=postgres",
+        database.user
+    );
+    crate::db::runtime().block_on(async {
+        let (client, connection) = tokio_postgres::connect(&config, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .query("SELECT datname FROM pg_database", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<_, String>(0))
+            .filter(|name| name.starts_with(prefix))
+            .collect()
+    })
+}
+
+#[test]
+fn seed_incident_postgres_through_the_proxy() {
+    let Some(server) = server("PERFGUARD_TEST_POSTGRES_URL", POSTGRES_DEFAULT_URL) else {
+        return;
+    };
+    let database = PgDatabase::create(&server, "perfguard_shop");
+    let _turn = SHOP_BUILDS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let repo = postgres_repo(&database, |config| config);
     incident_is_caught_and_fix_passes(&repo, "perfguard-postgres.toml", "baselines-postgres");
+    let probes =
+        std::fs::read_to_string(repo.path().join("baselines-postgres/probes.json")).unwrap();
+    assert!(probes.contains("\"scale\": 600"), "{probes}");
+    assert_eq!(
+        databases_named(&database, &format!("{}_perfguard_", database.name)),
+        Vec::<String>::new(),
+        "every fresh database is dropped"
+    );
+}
+
+/// The recommendations probe, as the pull request adds it (no budget guessed).
+const RECOMMENDATIONS_PROBE: &str = "[[probe]]\nname = \"GET /products/{id}/recommendations\"\npath = \"/products/42/recommendations\"\ncount = \"proxy\"\nmax_queries = 10\n";
+
+#[test]
+fn seed_incident_new_endpoint_caught_by_growth_with_no_baseline() {
+    let Some(server) = server("PERFGUARD_TEST_POSTGRES_URL", POSTGRES_DEFAULT_URL) else {
+        return;
+    };
+    let database = PgDatabase::create(&server, "perfguard_shop");
+    let _turn = SHOP_BUILDS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let repo = postgres_repo(&database, |config| {
+        assert!(config.contains(RECOMMENDATIONS_PROBE));
+        config.replace(RECOMMENDATIONS_PROBE, "")
+    });
+    // Probes only: the ranking benchmark is the other tests' business.
+    perfguard(&repo, "perfguard-postgres.toml")
+        .args(["baseline", "record", "--no-benches"])
+        .assert()
+        .code(0);
+    repo.git(&["add", "--all"]);
+    repo.git(&[
+        "commit",
+        "--quiet",
+        "--message",
+        "Record perfguard baselines",
+    ]);
+
+    repo.branch("recommendations-v2");
+    repo.commit_patch("incident.patch", "New recommendation algorithm");
+    let config_path = repo.path().join("perfguard-postgres.toml");
+    let mut config = std::fs::read_to_string(&config_path).unwrap();
+    config.push('\n');
+    config.push_str(&RECOMMENDATIONS_PROBE.replace("max_queries = 10\n", ""));
+    std::fs::write(&config_path, config).unwrap();
+    repo.git(&[
+        "commit",
+        "--quiet",
+        "--all",
+        "--message",
+        "Probe the recommendations",
+    ]);
+
+    let output = perfguard(&repo, "perfguard-postgres.toml")
+        .args([
+            "check",
+            "--no-benches",
+            "--format",
+            "json",
+            "--report",
+            "markdown=report.md",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a new endpoint with an N+1 must fail the gate:\n{}",
+        text(&output.stderr)
+    );
+    let comparison: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let probe = comparison["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == RECOMMENDATIONS)
+        .expect("the recommendations probe");
+    assert_eq!(probe["verdict"], "regressed", "{probe}");
+    assert!(probe["probe"]["baseline_total"].is_null(), "{probe}");
+    assert_eq!(probe["probe"]["current_total"], 51, "{probe}");
+    let growth = probe["probe"]["growth"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["readable"] == REPEATED)
+        .expect("the repeated fingerprint grows with data");
+    assert_eq!(growth["scales"], serde_json::json!([600, 2400]), "{growth}");
+    assert_eq!(growth["counts"], serde_json::json!([16, 49]), "{growth}");
+    assert_eq!(growth["known"], false, "{growth}");
+    let markdown = std::fs::read_to_string(repo.path().join("report.md")).unwrap();
+    assert!(markdown.contains("grows with data"), "{markdown}");
+    assert_eq!(
+        databases_named(&database, &format!("{}_perfguard_", database.name)),
+        Vec::<String>::new(),
+        "every fresh database is dropped"
+    );
 }
