@@ -12,6 +12,7 @@ mod proxy;
 mod quality;
 mod reader;
 mod report;
+mod service_probes;
 mod shard;
 mod shop_fixture;
 mod shop_incident;
