@@ -299,7 +299,12 @@ impl Run<'_> {
         // Close the keep-alive connections first: a server that drains its
         // connections on SIGTERM would otherwise wait for perfguard's.
         drop(agent);
+        let stopping = Instant::now();
         drop(app);
+        progress.status(&format!(
+            "application stopped in {:.2} s",
+            stopping.elapsed().as_secs_f64()
+        ));
         Ok(results)
     }
 }

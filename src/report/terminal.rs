@@ -16,7 +16,16 @@ use super::human::{
 };
 
 /// Widest first column: with the four others the table fits 100 columns.
-const NAME_COLUMN: usize = 52;
+const NAME_COLUMN: usize = 48;
+
+/// `GET /products/{id}` for endpoint `GET /products/42`: the same method and a path.
+fn names_a_route(name: &str, endpoint: &str) -> bool {
+    let method = |text: &str| {
+        text.split_once(' ')
+            .map(|(m, rest)| (m.to_owned(), rest.starts_with('/')))
+    };
+    matches!((method(name), method(endpoint)), (Some((a, true)), Some((b, true))) if a == b)
+}
 use crate::comparison::{Comparison, Entry, Outcome, Verdict};
 
 /// Renders the table; `color` decides whether ANSI styles are written.
@@ -159,15 +168,18 @@ fn add_entry(table: &mut Table, entry: &Entry) {
         };
         table.add_row(vec![
             // Probes are often named after their endpoint: show it once then.
-            Cell::new(if entry.id == probe.endpoint {
-                clip_chars(&name, NAME_COLUMN).into_owned()
-            } else {
-                format!(
-                    "{}  ({})",
-                    clip_chars(&name, NAME_COLUMN / 2),
-                    clip_chars(&sanitize_terminal(&probe.endpoint), NAME_COLUMN / 2)
-                )
-            }),
+            // A name that is a route (`GET /products/{id}`) says what the endpoint would.
+            Cell::new(
+                if entry.id == probe.endpoint || names_a_route(&entry.id, &probe.endpoint) {
+                    clip_chars(&name, NAME_COLUMN).into_owned()
+                } else {
+                    format!(
+                        "{}  ({})",
+                        clip_chars(&name, NAME_COLUMN / 2),
+                        clip_chars(&sanitize_terminal(&probe.endpoint), NAME_COLUMN / 2)
+                    )
+                },
+            ),
             Cell::new(format!("{} stmt", format_count(probe.baseline_total))),
             Cell::new(format!("{} stmt", format_count(probe.current_total))),
             colored(change, color),

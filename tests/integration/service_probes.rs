@@ -415,3 +415,49 @@ fn fresh_databases_on_mariadb() {
     };
     fresh_databases_are_created_set_up_and_dropped(Backend::Mysql(server));
 }
+
+#[test]
+fn ctrl_c_drops_the_fresh_database() {
+    let Some(server) = server("PERFGUARD_TEST_POSTGRES_URL", POSTGRES_DEFAULT_URL) else {
+        return;
+    };
+    let backend = Backend::Postgres(server);
+    let base = unique_name("pg_interrupted");
+    let prefix = format!("{base}_perfguard_");
+    let project = Project::empty();
+    project.write(
+        "perfguard.toml",
+        &format!(
+            "[app]\ncommand = \"sleep 60\"\nready = \"/health\"\nstartup_timeout = \"60s\"\n\n\
+             [database]\nkind = \"postgres\"\nurl = \"{}\"\nsetup = \"echo set up > setup.log\"\n\n{HEADER_PROBE}",
+            backend.url(&base)
+        ),
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_perfguard"))
+        .current_dir(project.path())
+        .args(["run", "--out", "r.json"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !project.path().join("setup.log").exists() {
+        assert!(std::time::Instant::now() < deadline, "setup never ran");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(backend.databases_starting(&prefix).len(), 1, "created");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_ne!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(
+        backend.databases_starting(&prefix),
+        Vec::<String>::new(),
+        "Ctrl-C drops the fresh database: {}",
+        text(&output.stderr)
+    );
+}
