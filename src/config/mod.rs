@@ -401,13 +401,13 @@ fn validate(path: &Path, config: &Config) -> Result<(), ConfigError> {
         }
         for text in probe.templates() {
             for reference in crate::probe::template::references(text) {
-                if let crate::probe::template::Reference::Captured(name) = reference {
-                    if !captured.contains(&name) {
-                        return Err(invalid(format!(
-                            "[[probe]] {:?}: {{{name}}} is not captured by an earlier probe; add `capture = {{ {name} = \"/json/pointer\" }}` to a probe above it (probes run in file order), or use {{env:NAME}} for an environment variable",
-                            probe.name
-                        )));
-                    }
+                if let crate::probe::template::Reference::Captured(name) = reference
+                    && !captured.contains(&name)
+                {
+                    return Err(invalid(format!(
+                        "[[probe]] {:?}: {{{name}}} is not captured by an earlier probe; add `capture = {{ {name} = \"/json/pointer\" }}` to a probe above it (probes run in file order), or use {{env:NAME}} for an environment variable",
+                        probe.name
+                    )));
                 }
             }
         }
@@ -422,10 +422,10 @@ fn validate(path: &Path, config: &Config) -> Result<(), ConfigError> {
             )));
         }
     }
-    if let Some(app) = &config.app {
-        if let Err(message) = app_url_port(&app.url) {
-            return Err(invalid(format!("[app] url = {:?}: {message}", app.url)));
-        }
+    if let Some(app) = &config.app
+        && let Err(message) = app_url_port(&app.url)
+    {
+        return Err(invalid(format!("[app] url = {:?}: {message}", app.url)));
     }
     if !config.probe.is_empty() && config.app.is_none() {
         return Err(invalid(

@@ -91,7 +91,7 @@ pub enum ProbeError {
         endpoint: String,
         status: u16,
         expected: String,
-        hint: String,
+        hint: &'static str,
         body_start: String,
     },
     #[error(

@@ -511,7 +511,7 @@ fn request(
             expected: probe
                 .expect_status
                 .map_or("2xx".to_string(), |s| s.to_string()),
-            hint: hint.to_string(),
+            hint,
             body_start: super::template::redact(&start, captured),
         });
     }

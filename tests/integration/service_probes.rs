@@ -433,7 +433,7 @@ fn ctrl_c_drops_the_fresh_database() {
             backend.url(&base)
         ),
     );
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_perfguard"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_perfguard"))
         .current_dir(project.path())
         .args(["run", "--out", "r.json"])
         .stdout(std::process::Stdio::null())
