@@ -15,8 +15,11 @@ use super::human::{
     clip_chars, format_change, format_count, format_count_change, format_duration_ns, short_sha,
 };
 
-/// Widest first column: with the four others the table fits 100 columns.
-const NAME_COLUMN: usize = 48;
+use crate::comparison::{Comparison, Entry, Outcome, Verdict};
+
+/// Widest first column: with the four others (a benchmark's change with its
+/// interval is the widest) the table fits 100 columns.
+const NAME_COLUMN: usize = 42;
 
 /// `GET /products/{id}` for endpoint `GET /products/42`: the same method and a path.
 fn names_a_route(name: &str, endpoint: &str) -> bool {
@@ -26,7 +29,21 @@ fn names_a_route(name: &str, endpoint: &str) -> bool {
     };
     matches!((method(name), method(endpoint)), (Some((a, true)), Some((b, true))) if a == b)
 }
-use crate::comparison::{Comparison, Entry, Outcome, Verdict};
+
+/// A probe's first cell: its name, and its endpoint unless the name is a
+/// route that says as much, within [`NAME_COLUMN`].
+fn probe_name(id: &str, endpoint: &str) -> String {
+    let name = sanitize_terminal(id);
+    if id == endpoint || names_a_route(id, endpoint) {
+        return clip_chars(&name, NAME_COLUMN).into_owned();
+    }
+    let endpoint = sanitize_terminal(endpoint);
+    let room = NAME_COLUMN - 4; // two spaces and the parentheses
+    let name_room = (NAME_COLUMN / 2).max(room.saturating_sub(endpoint.chars().count()));
+    let name = clip_chars(&name, name_room);
+    let endpoint_room = room.saturating_sub(name.chars().count());
+    format!("{name}  ({})", clip_chars(&endpoint, endpoint_room))
+}
 
 /// Renders the table; `color` decides whether ANSI styles are written.
 pub struct TerminalReporter {
@@ -168,18 +185,7 @@ fn add_entry(table: &mut Table, entry: &Entry) {
         };
         table.add_row(vec![
             // Probes are often named after their endpoint: show it once then.
-            // A name that is a route (`GET /products/{id}`) says what the endpoint would.
-            Cell::new(
-                if entry.id == probe.endpoint || names_a_route(&entry.id, &probe.endpoint) {
-                    clip_chars(&name, NAME_COLUMN).into_owned()
-                } else {
-                    format!(
-                        "{}  ({})",
-                        clip_chars(&name, NAME_COLUMN / 2),
-                        clip_chars(&sanitize_terminal(&probe.endpoint), NAME_COLUMN / 2)
-                    )
-                },
-            ),
+            Cell::new(probe_name(&entry.id, &probe.endpoint)),
             Cell::new(format!("{} stmt", format_count(probe.baseline_total))),
             Cell::new(format!("{} stmt", format_count(probe.current_total))),
             colored(change, color),

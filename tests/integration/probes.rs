@@ -89,7 +89,24 @@ fn app_never_ready_times_out_with_the_url() {
     let output = project.run(&["run", "--out", "r.json"]);
     assert_exit_2(
         &output,
-        &["never became ready", "/health", "startup_timeout"],
+        &[
+            "never became ready",
+            "perfguard polled http://127.0.0.1:",
+            "/health",
+            "never pass {port}",
+        ],
+    );
+    // Given the port, an app that is only slow gets the timeout suggested.
+    project.write(
+        "perfguard.toml",
+        &format!(
+            "[app]\ncommand = \"sh -c 'sleep 30; echo {{port}}'\"\nready = \"http://127.0.0.1:{{port}}/health\"\nstartup_timeout = \"1s\"\n\n{HEADER_PROBE}"
+        ),
+    );
+    let output = project.run(&["run", "--out", "r.json"]);
+    assert_exit_2(
+        &output,
+        &["never became ready", "raise [app].startup_timeout"],
     );
 }
 

@@ -461,3 +461,21 @@ fn ctrl_c_drops_the_fresh_database() {
         text(&output.stderr)
     );
 }
+
+#[test]
+fn connections_are_closed_before_the_app_is_asked_to_stop() {
+    let project = Project::empty();
+    let stop_log = project.path().join("stop.log");
+    project.write(
+        "perfguard.toml",
+        &format!(
+            "[app]\ncommand = \"python3 {} {{port}} drain\"\nenv = {{ TINY_APP_STOP_LOG = \"{}\" }}\nready = \"/health\"\n\n{HEADER_PROBE}",
+            tiny_app(),
+            stop_log.display()
+        ),
+    );
+    run_ok(&project);
+    // A server that drains on SIGTERM waits for perfguard's keep-alive
+    // connection unless perfguard closed it first.
+    assert_eq!(project.read("stop.log").trim(), "open at SIGTERM: 0");
+}
