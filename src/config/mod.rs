@@ -439,27 +439,19 @@ fn validate(path: &Path, config: &Config) -> Result<(), ConfigError> {
         .as_ref()
         .map(|d| d.kind)
         .unwrap_or(DatabaseKind::None);
-    if needs_proxy
-        && (kind == DatabaseKind::None
-            || config
-                .database
-                .as_ref()
-                .and_then(|d| d.url.as_ref())
-                .is_none())
-    {
+    let has_server = kind != DatabaseKind::None
+        && config
+            .database
+            .as_ref()
+            .and_then(|d| d.url.as_ref())
+            .is_some();
+    if needs_proxy && !has_server {
         return Err(invalid(
             "probes with count = \"proxy\" need [database] kind = \"postgres\" or \"mysql\" and a url; use count = \"header:NAME\" when there is no database to watch".to_string(),
         ));
     }
     let setup = config.database.as_ref().and_then(|d| d.setup.as_ref());
-    if setup.is_some()
-        && (kind == DatabaseKind::None
-            || config
-                .database
-                .as_ref()
-                .and_then(|d| d.url.as_ref())
-                .is_none())
-    {
+    if setup.is_some() && !has_server {
         return Err(invalid(
             "[database] setup needs kind = \"postgres\" or \"mysql\" and a url: fresh databases are created on that server".to_string(),
         ));

@@ -68,6 +68,22 @@ pub fn log_tail(path: &Path, lines: usize) -> String {
     }
 }
 
+/// A log file in a new temporary directory (removed with the returned guard).
+pub(crate) fn temporary_log(
+    prefix: &str,
+    name: &str,
+) -> Result<(tempfile::TempDir, PathBuf), ProbeError> {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|e| ProbeError::Io {
+            what: format!("create a temporary directory for {name}"),
+            source: e,
+        })?;
+    let path = dir.path().join(name);
+    Ok((dir, path))
+}
+
 /// Run `[app].build` (through `sh -c`) in `working_dir`; its output is kept
 /// and its tail shown when it fails. Not counted against `startup_timeout`.
 pub fn build(
@@ -78,14 +94,7 @@ pub fn build(
     let Some(command) = app.build.as_deref() else {
         return Ok(());
     };
-    let log_dir = tempfile::Builder::new()
-        .prefix("perfguard-build-")
-        .tempdir()
-        .map_err(|e| ProbeError::Io {
-            what: "create the build log directory".into(),
-            source: e,
-        })?;
-    let log_path = log_dir.path().join("build.log");
+    let (_log_dir, log_path) = temporary_log("perfguard-build-", "build.log")?;
     let status = run_logged(command, working_dir, extra_env, &[], &log_path)?;
     if status.success() {
         Ok(())
@@ -196,14 +205,7 @@ impl RunningApp {
             .ok_or_else(|| ProbeError::BadCommand {
                 command: app.command.clone(),
             })?;
-        let log_dir = tempfile::Builder::new()
-            .prefix("perfguard-app-")
-            .tempdir()
-            .map_err(|e| ProbeError::Io {
-                what: "create the app log directory".into(),
-                source: e,
-            })?;
-        let log_path = log_dir.path().join("app.log");
+        let (log_dir, log_path) = temporary_log("perfguard-app-", "app.log")?;
         let log = std::fs::File::create(&log_path).map_err(|e| ProbeError::Io {
             what: format!("create {}", log_path.display()),
             source: e,

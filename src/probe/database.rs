@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::ProbeError;
-use super::app::{LOG_TAIL_LINES, log_tail, run_logged};
+use super::app::{LOG_TAIL_LINES, log_tail, run_logged, temporary_log};
 use super::proxy::{DbKind, redact_password};
 
 /// Fresh databases alive now, for Ctrl-C: (kind, server URL, name).
@@ -226,14 +226,7 @@ impl FreshDatabase {
         let command = setup
             .replace("{database_url}", &database.url)
             .replace("{scale}", &scale_text);
-        let log_dir = tempfile::Builder::new()
-            .prefix("perfguard-setup-")
-            .tempdir()
-            .map_err(|e| ProbeError::Io {
-                what: "create the setup log directory".into(),
-                source: e,
-            })?;
-        let log_path = log_dir.path().join("setup.log");
+        let (_log_dir, log_path) = temporary_log("perfguard-setup-", "setup.log")?;
         let env = [
             ("DATABASE_URL".to_string(), database.url.clone()),
             ("PERFGUARD_SCALE".to_string(), scale_text.clone()),

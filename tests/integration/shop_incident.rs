@@ -28,6 +28,37 @@ fn perfguard(repo: &ShopRepo, config: &str) -> assert_cmd::Command {
     command
 }
 
+/// `perfguard check` that must fail the gate (exit 1), with a markdown report
+/// in report.md; its JSON comparison and the recommendations probe's entry.
+fn failing_check(
+    repo: &ShopRepo,
+    config: &str,
+    extra: &[&str],
+    why: &str,
+) -> (serde_json::Value, serde_json::Value) {
+    let output = perfguard(repo, config)
+        .arg("check")
+        .args(extra)
+        .args(["--format", "json", "--report", "markdown=report.md"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{why}:\n{}",
+        text(&output.stderr)
+    );
+    let comparison: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let probe = comparison["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == RECOMMENDATIONS)
+        .expect("the recommendations probe")
+        .clone();
+    (comparison, probe)
+}
+
 /// Record on main, commit the baselines, then gate the incident branch and its fix.
 fn incident_is_caught_and_fix_passes(repo: &ShopRepo, config: &str, baselines: &str) {
     perfguard(repo, config)
@@ -44,28 +75,8 @@ fn incident_is_caught_and_fix_passes(repo: &ShopRepo, config: &str, baselines: &
 
     repo.branch("recommendations-v2");
     repo.commit_patch("incident.patch", "New recommendation algorithm");
-    let output = perfguard(repo, config)
-        .args([
-            "check",
-            "--format",
-            "json",
-            "--report",
-            "markdown=report.md",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "the incident must fail the gate:\n{}",
-        text(&output.stderr)
-    );
-    let comparison: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let (comparison, probe) = failing_check(repo, config, &[], "the incident must fail the gate");
     let entries = comparison["entries"].as_array().unwrap();
-    let probe = entries
-        .iter()
-        .find(|e| e["id"] == RECOMMENDATIONS)
-        .expect("the recommendations probe");
     assert_eq!(probe["verdict"], "regressed", "{probe}");
     assert_eq!(probe["probe"]["baseline_total"], 3, "{probe}");
     assert_eq!(probe["probe"]["current_total"], 51, "{probe}");
@@ -228,30 +239,12 @@ fn seed_incident_new_endpoint_caught_by_growth_with_no_baseline() {
         "Probe the recommendations",
     ]);
 
-    let output = perfguard(&repo, "perfguard-postgres.toml")
-        .args([
-            "check",
-            "--no-benches",
-            "--format",
-            "json",
-            "--report",
-            "markdown=report.md",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "a new endpoint with an N+1 must fail the gate:\n{}",
-        text(&output.stderr)
+    let (_, probe) = failing_check(
+        &repo,
+        "perfguard-postgres.toml",
+        &["--no-benches"],
+        "a new endpoint with an N+1 must fail the gate",
     );
-    let comparison: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let probe = comparison["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["id"] == RECOMMENDATIONS)
-        .expect("the recommendations probe");
     assert_eq!(probe["verdict"], "regressed", "{probe}");
     assert!(probe["probe"]["baseline_total"].is_null(), "{probe}");
     assert_eq!(probe["probe"]["current_total"], 51, "{probe}");
