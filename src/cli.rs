@@ -212,6 +212,27 @@ pub struct MeasureArgs {
     /// a stable hash of their names (join the shards with `perfguard merge`).
     #[arg(long, value_name = "K/N", value_parser = parse_shard_arg)]
     pub shard: Option<(usize, usize)>,
+    /// Measure every selected suite this way, whatever its `measure` in
+    /// perfguard.toml: `time`, or `instructions` (counted under valgrind).
+    #[arg(long, value_enum, value_name = "MEASURE")]
+    pub measure: Option<MeasureArg>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MeasureArg {
+    /// Wall time: criterion's samples.
+    Time,
+    /// Instructions and estimated cycles, counted under valgrind's callgrind.
+    Instructions,
+}
+
+impl From<MeasureArg> for crate::results::Measure {
+    fn from(arg: MeasureArg) -> Self {
+        match arg {
+            MeasureArg::Time => crate::results::Measure::Time,
+            MeasureArg::Instructions => crate::results::Measure::Instructions,
+        }
+    }
 }
 
 fn parse_shard_arg(text: &str) -> Result<(usize, usize), String> {
@@ -351,6 +372,8 @@ impl From<MeasureArgs> for MeasureOptions {
             probes: !args.no_probes,
             shard: args.shard,
             env: Vec::new(),
+            measure: args.measure.map(Into::into),
+            skip_timed: false,
         }
     }
 }

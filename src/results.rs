@@ -43,11 +43,59 @@ impl Machine {
     }
 }
 
-/// One criterion run of one benchmark: its per-iteration sample times.
+/// What a `[[bench]]` suite measures: wall time (criterion's samples) or
+/// instructions counted under callgrind ([`crate::bench::callgrind`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Measure {
+    #[default]
+    Time,
+    Instructions,
+}
+
+impl Measure {
+    pub fn is_time(&self) -> bool {
+        *self == Measure::Time
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Measure::Time => "time",
+            Measure::Instructions => "instructions",
+        }
+    }
+}
+
+/// One benchmark's counts per iteration of its measured routine, from one
+/// instrumented run.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstructionCounts {
+    /// Instructions executed per iteration.
+    pub instructions: f64,
+    /// Estimated cycles per iteration: L1 hits + 5 x last-level hits + 35 x
+    /// memory accesses, from callgrind's cache simulation.
+    pub estimated_cycles: f64,
+}
+
+/// One criterion run of one benchmark: its per-iteration sample times, or,
+/// measured by instructions, its counts.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BenchRun {
-    /// `times[i] / iters[i]` for every criterion sample, in nanoseconds.
+    /// `times[i] / iters[i]` for every criterion sample, in nanoseconds
+    /// (empty for a run measured by instructions: its times are valgrind's).
     pub per_iteration_ns: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<InstructionCounts>,
+}
+
+impl BenchRun {
+    pub fn timed(per_iteration_ns: Vec<f64>) -> BenchRun {
+        BenchRun {
+            per_iteration_ns,
+            counts: None,
+        }
+    }
 }
 
 /// A benchmark's measurements: one or more runs (a baseline may hold several
@@ -56,6 +104,9 @@ pub struct BenchRun {
 pub struct BenchResult {
     /// The `[[bench]]` suite that produced it.
     pub suite: String,
+    /// Absent in files of timings; runs of the two measures never mix.
+    #[serde(default, skip_serializing_if = "Measure::is_time")]
+    pub measure: Measure,
     pub runs: Vec<BenchRun>,
 }
 
@@ -338,6 +389,32 @@ pub fn validate_benches(
                 path: path.to_path_buf(),
                 message: format!("benchmark {id:?} has no runs; re-record it"),
             });
+        }
+        if bench.measure == Measure::Instructions {
+            for run in &bench.runs {
+                let valid = |v: f64| v.is_finite() && v >= 0.0;
+                match run.counts {
+                    Some(c) if valid(c.instructions) && valid(c.estimated_cycles) => {}
+                    Some(c) => {
+                        return Err(FileError::Invalid {
+                            path: path.to_path_buf(),
+                            message: format!(
+                                "benchmark {id:?} has invalid counts ({} instructions, {} estimated cycles; counts must be finite and not negative); re-record it",
+                                c.instructions, c.estimated_cycles
+                            ),
+                        });
+                    }
+                    None => {
+                        return Err(FileError::Invalid {
+                            path: path.to_path_buf(),
+                            message: format!(
+                                "benchmark {id:?} is measured by instructions but a run holds no `counts`; re-record it"
+                            ),
+                        });
+                    }
+                }
+            }
+            continue;
         }
         for run in &bench.runs {
             if run.per_iteration_ns.len() < 2 {

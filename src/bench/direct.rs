@@ -263,7 +263,20 @@ pub struct Runnable {
 
 impl Runnable {
     fn command(&self) -> Command {
-        let mut command = Command::new(&self.executable);
+        self.wrapped_command(&[])
+    }
+
+    /// The command, run through `wrapper` (a program and its options, such
+    /// as `valgrind --tool=callgrind ...`) when one is given.
+    fn wrapped_command(&self, wrapper: &[String]) -> Command {
+        let mut command = match wrapper.split_first() {
+            Some((program, options)) => {
+                let mut command = Command::new(program);
+                command.args(options).arg(&self.executable);
+                command
+            }
+            None => Command::new(&self.executable),
+        };
         command
             .arg("--bench")
             .current_dir(&self.dir)
@@ -349,16 +362,30 @@ impl Runnable {
         settings: &ShortRun,
         pad: usize,
     ) -> Result<(BenchRun, Duration), BenchError> {
+        self.run_wrapped(id, settings, pad, &[])
+            .map(|(run, took, _)| (run, took))
+    }
+
+    /// [`Runnable::run`] through `wrapper` ([`Runnable::wrapped_command`]);
+    /// also returns the iteration count of each of criterion's samples.
+    pub fn run_wrapped(
+        &self,
+        id: &str,
+        settings: &ShortRun,
+        pad: usize,
+        wrapper: &[String],
+    ) -> Result<(BenchRun, Duration, Vec<f64>), BenchError> {
+        let run_with = |arguments| self.run_with(id, arguments, pad, wrapper);
         if self.whole_seconds.get() {
-            return self.run_with(id, settings.whole_second_arguments(), pad);
+            return run_with(settings.whole_second_arguments());
         }
-        match self.run_with(id, settings.arguments(), pad) {
+        match run_with(settings.arguments()) {
             // Criterion 0.3 refuses fractional seconds ("The argument '0.1'
             // isn't a valid value", on stdout): try whole seconds once, and
             // keep them if they work; if they fail too, the first error says
             // what went wrong.
             Err(first @ BenchError::CommandFailed { .. }) if settings.has_fractions() => {
-                match self.run_with(id, settings.whole_second_arguments(), pad) {
+                match run_with(settings.whole_second_arguments()) {
                     Ok(run) => {
                         self.whole_seconds.set(true);
                         Ok(run)
@@ -375,7 +402,8 @@ impl Runnable {
         id: &str,
         mut extra: Vec<String>,
         pad: usize,
-    ) -> Result<(BenchRun, Duration), BenchError> {
+        wrapper: &[String],
+    ) -> Result<(BenchRun, Duration, Vec<f64>), BenchError> {
         let home = tempfile::Builder::new()
             .prefix("perfguard-criterion-")
             .tempdir()
@@ -383,7 +411,7 @@ impl Runnable {
         extra.push(format!("^{}$", regex_syntax::escape(id)));
         let started = Instant::now();
         let output = self
-            .command()
+            .wrapped_command(wrapper)
             .args(&self.args.options)
             .args(&extra)
             .env("CRITERION_HOME", home.path())
@@ -406,14 +434,22 @@ impl Runnable {
                 tail: last_lines(&stderr, 20),
             });
         }
-        let mut runs =
-            super::reader::read_criterion_home(home.path()).map_err(|source| BenchError::Read {
-                suite: self.suite.clone(),
-                source,
-            })?;
+        let read_error = |source| BenchError::Read {
+            suite: self.suite.clone(),
+            source,
+        };
+        let mut runs = super::reader::read_criterion_home(home.path()).map_err(read_error)?;
+        let iterations = if wrapper.is_empty() {
+            Vec::new()
+        } else {
+            super::reader::read_iterations(home.path())
+                .map_err(read_error)?
+                .remove(id)
+                .unwrap_or_default()
+        };
         keep_home(home, &self.suite, &self.dir);
         match runs.remove(id) {
-            Some(run) => Ok((run, took)),
+            Some(run) => Ok((run, took, iterations)),
             None => Err(BenchError::NoOutput {
                 suite: self.suite.clone(),
                 command: self.display(&extra),

@@ -3,6 +3,7 @@
 //! then reads what criterion wrote.
 
 pub(crate) mod build;
+pub mod callgrind;
 pub(crate) mod direct;
 pub(crate) mod paired;
 pub mod reader;
@@ -58,6 +59,22 @@ pub enum BenchError {
     },
     #[error("cannot create a temporary directory for criterion's output: {0}")]
     TempDir(#[source] std::io::Error),
+    #[error(
+        "[[bench]] {suite:?} measures instructions, which runs it under valgrind, but `{program} --version` does not run: install valgrind (Debian and Ubuntu: `apt-get install valgrind`), or set `measure = \"time\"`"
+    )]
+    NoValgrind { suite: String, program: String },
+    #[error(
+        "[[bench]] {suite:?} measures instructions, which needs its command to be a plain `cargo bench ...` (perfguard builds the bench executables once and runs each benchmark under valgrind), but it is `{command}`; write it as `cargo bench [options] [-- criterion arguments]`, or set `measure = \"time\"`"
+    )]
+    NotCargoBench { suite: String, command: String },
+    #[error("[[bench]] {suite:?}: {message}")]
+    Build { suite: String, message: String },
+    #[error("[[bench]] {suite:?}: benchmark {id:?} cannot be counted: {message}")]
+    Counting {
+        suite: String,
+        id: String,
+        message: String,
+    },
 }
 
 /// When set to a folder, every suite run's criterion output is kept there (in a

@@ -524,6 +524,7 @@ mod tests {
             threshold: None,
             plots: false,
             env: BTreeMap::new(),
+            measure: Default::default(),
         }
     }
 

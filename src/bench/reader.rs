@@ -76,20 +76,7 @@ fn numbers(path: &Path, value: Option<&Value>, key: &str) -> Result<Vec<f64>, Re
 
 /// Read one `new/` directory: the benchmark's id and its per-iteration times.
 pub fn read_measurement(new_dir: &Path) -> Result<(String, BenchRun), ReadError> {
-    let benchmark_path = new_dir.join("benchmark.json");
-    let sample_path = new_dir.join("sample.json");
-    let benchmark = read_json(&benchmark_path)?;
-    let id = get(&benchmark, "full_id")
-        .or_else(|| get(&benchmark, "title"))
-        .and_then(Value::as_str)
-        .ok_or_else(|| ReadError::Malformed {
-            path: benchmark_path.clone(),
-            message: "no \"full_id\"".into(),
-        })?
-        .to_string();
-    let sample = read_json(&sample_path)?;
-    let iters = numbers(&sample_path, get(&sample, "iters"), "iters")?;
-    let times = numbers(&sample_path, get(&sample, "times"), "times")?;
+    let (id, iters, times, sample_path) = read_samples(new_dir)?;
     if iters.len() != times.len() {
         return Err(ReadError::Malformed {
             path: sample_path,
@@ -107,12 +94,47 @@ pub fn read_measurement(new_dir: &Path) -> Result<(String, BenchRun), ReadError>
             }
         })
         .collect();
-    Ok((id, BenchRun { per_iteration_ns }))
+    Ok((id, BenchRun::timed(per_iteration_ns)))
+}
+
+/// The id, the iteration counts and the times of one `new/` directory, and
+/// the path of its `sample.json`.
+fn read_samples(new_dir: &Path) -> Result<(String, Vec<f64>, Vec<f64>, PathBuf), ReadError> {
+    let benchmark_path = new_dir.join("benchmark.json");
+    let sample_path = new_dir.join("sample.json");
+    let benchmark = read_json(&benchmark_path)?;
+    let id = get(&benchmark, "full_id")
+        .or_else(|| get(&benchmark, "title"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| ReadError::Malformed {
+            path: benchmark_path.clone(),
+            message: "no \"full_id\"".into(),
+        })?
+        .to_string();
+    let sample = read_json(&sample_path)?;
+    let iters = numbers(&sample_path, get(&sample, "iters"), "iters")?;
+    let times = numbers(&sample_path, get(&sample, "times"), "times")?;
+    Ok((id, iters, times, sample_path))
 }
 
 /// Every benchmark under a criterion home directory, by full id.
 pub fn read_criterion_home(home: &Path) -> Result<BTreeMap<String, BenchRun>, ReadError> {
-    let mut found: BTreeMap<String, (PathBuf, BenchRun)> = BTreeMap::new();
+    read_home(home, read_measurement)
+}
+
+/// The iteration count of each sample of every benchmark under a criterion
+/// home directory, by full id.
+pub fn read_iterations(home: &Path) -> Result<BTreeMap<String, Vec<f64>>, ReadError> {
+    read_home(home, |new_dir| {
+        read_samples(new_dir).map(|(id, iters, _, _)| (id, iters))
+    })
+}
+
+fn read_home<T>(
+    home: &Path,
+    read: impl Fn(&Path) -> Result<(String, T), ReadError>,
+) -> Result<BTreeMap<String, T>, ReadError> {
+    let mut found: BTreeMap<String, (PathBuf, T)> = BTreeMap::new();
     let mut pending = vec![home.to_path_buf()];
     while let Some(dir) = pending.pop() {
         let entries = std::fs::read_dir(&dir).map_err(|source| ReadError::Io {
@@ -131,7 +153,7 @@ pub fn read_criterion_home(home: &Path) -> Result<BTreeMap<String, BenchRun>, Re
                 && child.join("sample.json").is_file()
                 && child.join("benchmark.json").is_file()
             {
-                let (id, run) = read_measurement(&child)?;
+                let (id, run) = read(&child)?;
                 if let Some((first, _)) = found.get(&id) {
                     return Err(ReadError::Duplicate {
                         id,

@@ -27,7 +27,7 @@ use crate::config::{self, ConfigError, LoadedConfig};
 use crate::exit_codes;
 use crate::progress::{Progress, Verbosity};
 use crate::report::{self, Format, ReportOptions};
-use crate::results::{BenchResult, FileError, Results};
+use crate::results::{BenchResult, FileError, Measure, Results};
 use crate::stats::NoiseModel;
 
 /// Options shared by every command.
@@ -49,6 +49,17 @@ pub struct MeasureOptions {
     pub shard: Option<(usize, usize)>,
     /// Extra environment for the bench commands (e.g. a worktree's target dir).
     pub env: Vec<(String, String)>,
+    /// `--measure`: every suite measured this way, whatever its config says.
+    pub measure: Option<Measure>,
+    /// Leave out the suites measured by time (a paired check times them itself).
+    pub skip_timed: bool,
+}
+
+impl MeasureOptions {
+    /// How `suite` is measured: `--measure`, else its `measure` key.
+    pub fn measure_of(&self, suite: &crate::config::BenchSuite) -> Measure {
+        self.measure.unwrap_or(suite.measure)
+    }
 }
 
 /// A report written besides stdout.
@@ -291,6 +302,7 @@ pub(crate) fn measure_allowing(
         .bench
         .iter()
         .filter(|s| options.benches && selected(&s.name))
+        .filter(|s| !(options.skip_timed && options.measure_of(s) == Measure::Time))
         .collect();
     if let Some(pattern) = &options.only {
         let probes_selected =
@@ -313,7 +325,13 @@ pub(crate) fn measure_allowing(
             if options.runs > 1 {
                 progress.status(&format!("run {} of {}", round + 1, options.runs));
             }
-            let runs = match bench::run_suite(suite, working_dir, &options.env, progress) {
+            let measured = match options.measure_of(suite) {
+                Measure::Time => bench::run_suite(suite, working_dir, &options.env, progress),
+                Measure::Instructions => {
+                    bench::callgrind::run_suite(suite, working_dir, &options.env, progress)
+                }
+            };
+            let runs = match measured {
                 Ok(runs) => runs,
                 Err(error) if may_fail.contains(&suite.name) => {
                     failures.push(format!(
@@ -339,6 +357,7 @@ pub(crate) fn measure_allowing(
                     .entry(id)
                     .or_insert_with(|| BenchResult {
                         suite: suite.name.clone(),
+                        measure: options.measure_of(suite),
                         runs: Vec::new(),
                     })
                     .runs

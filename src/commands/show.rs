@@ -48,7 +48,13 @@ pub fn print(set: &BaselineSet, out: &mut dyn Write) -> io::Result<()> {
                 bench.suite,
                 bench.runs.len(),
                 samples,
-                format_ns(crate::compare::typical_ns(bench))
+                match crate::compare::counts::summarize(bench) {
+                    Some((counts, _)) => format!(
+                        "{} instr",
+                        crate::report::format_instructions(counts.instructions)
+                    ),
+                    None => format_ns(crate::compare::typical_ns(bench)),
+                }
             )?;
         }
     }

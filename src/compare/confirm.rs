@@ -18,7 +18,8 @@ pub fn suspected(comparison: &Comparison) -> BTreeMap<String, Vec<String>> {
         let Some(bench) = entry.bench() else {
             continue;
         };
-        if bench.mode != TimingMode::Stored {
+        // Counts are settled by one run: nothing to re-run paired.
+        if bench.mode != TimingMode::Stored || bench.measure != crate::results::Measure::Time {
             continue;
         }
         let screened = bench.p_value < comparison.alpha
@@ -115,6 +116,8 @@ mod tests {
                     baseline_samples_ns: vec![],
                     current_samples_ns: vec![],
                     confirmed: None,
+                    measure: Default::default(),
+                    counts: None,
                 }),
             },
             reason: Reason::Timing(TimingReason {

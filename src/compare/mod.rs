@@ -18,6 +18,7 @@
 
 pub mod accept;
 pub mod confirm;
+pub mod counts;
 pub mod paired;
 pub mod queries;
 pub mod stored;
@@ -65,6 +66,15 @@ impl CompareOptions {
             .copied()
             .unwrap_or(self.default_threshold)
     }
+
+    /// The threshold of a suite measured by instructions: its own, else
+    /// [`counts::DEFAULT_THRESHOLD`] (the gate's is for timings).
+    pub fn count_threshold(&self, suite: &str) -> f64 {
+        self.suite_thresholds
+            .get(suite)
+            .copied()
+            .unwrap_or(counts::DEFAULT_THRESHOLD)
+    }
 }
 
 /// Compare `current` against the runs stored in `baseline`: timings through
@@ -90,6 +100,7 @@ pub fn compare(
     if let Some(warning) = stored::machine_shift(&entries) {
         warnings.push(warning);
     }
+    warnings.extend(stored::measure_changes(&baseline.benches, &current.benches));
     let mut comparison = Comparison::new(
         Side {
             revision: baseline.revision.clone(),
@@ -150,6 +161,8 @@ fn measured_bench(
                 baseline_samples_ns: base.runs[0].per_iteration_ns.clone(),
                 current_samples_ns: head.runs[0].per_iteration_ns.clone(),
                 confirmed: None,
+                measure: Default::default(),
+                counts: None,
             }),
         },
         reason: Reason::Timing(reason),

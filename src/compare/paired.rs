@@ -55,6 +55,7 @@ fn changes(runs: &PairedRuns, options: &CompareOptions) -> Vec<Measured> {
         let change = stats::compare_paired(&kept_rounds, options.noise, options.confidence);
         let as_result = |side: Vec<BenchRun>| BenchResult {
             suite: suite.clone(),
+            measure: crate::results::Measure::Time,
             runs: side,
         };
         measured.push(Measured {
@@ -354,11 +355,11 @@ mod tests {
     use crate::comparison::{TimingMode, Verdict};
 
     fn run(ns: f64) -> BenchRun {
-        BenchRun {
-            per_iteration_ns: (0..20)
+        BenchRun::timed(
+            (0..20)
                 .map(|i| ns * (1.0 + 0.001 * f64::from(i % 5)))
                 .collect(),
-        }
+        )
     }
 
     fn runs(base_ns: f64, head_ns: f64, rounds: usize) -> PairedRuns {

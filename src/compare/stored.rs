@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{CompareOptions, measured_bench, summaries};
 use crate::comparison::{BenchChange, Entry, Reason, Subject, TimingMode, TimingSource, percent};
-use crate::results::BenchResult;
+use crate::results::{BenchResult, Measure};
 use crate::stats;
 
 /// A benchmark in the baseline that is not measured now.
@@ -52,6 +52,18 @@ pub(super) fn compare_benches(
         match (baseline.get(id), current.get(id)) {
             (Some(base), None) => entries.push(missing_bench(id, &base.suite, None)),
             (None, Some(now)) => entries.push(new_bench(id, &now.suite, None)),
+            // Runs of the two measures never mix: a suite that switched
+            // measure has no baseline yet ([`measure_changes`] says so).
+            (Some(base), Some(now)) if base.measure != now.measure => {
+                entries.push(new_bench(id, &now.suite, None));
+            }
+            (Some(base), Some(now)) if now.measure == Measure::Instructions => {
+                let threshold = options.count_threshold(&now.suite);
+                match super::counts::compare_bench(id, base, now, threshold) {
+                    Some(entry) => entries.push(entry),
+                    None => entries.push(new_bench(id, &now.suite, None)),
+                }
+            }
             (Some(base), Some(now)) => {
                 let change = stats::compare_runs(
                     &summaries(base),
@@ -80,6 +92,33 @@ pub(super) fn compare_benches(
     entries
 }
 
+/// A warning per suite whose baseline holds the other measure than this run:
+/// its benchmarks are `new` until a baseline of this measure is recorded.
+pub(super) fn measure_changes(
+    baseline: &BTreeMap<String, BenchResult>,
+    current: &BTreeMap<String, BenchResult>,
+) -> Vec<String> {
+    let mut changed: BTreeMap<(&str, Measure, Measure), usize> = BTreeMap::new();
+    for (id, now) in current {
+        if let Some(base) = baseline.get(id).filter(|base| base.measure != now.measure) {
+            *changed
+                .entry((now.suite.as_str(), base.measure, now.measure))
+                .or_default() += 1;
+        }
+    }
+    changed
+        .into_iter()
+        .map(|((suite, before, now), count)| {
+            format!(
+                "[[bench]] {suite:?}: the baseline measured {} and this run measured {} ({count} benchmark(s)); the two never mix, so they are `new` until `perfguard baseline record` records {} on the base branch",
+                before.as_str(),
+                now.as_str(),
+                now.as_str()
+            )
+        })
+        .collect()
+}
+
 /// Benchmarks a suite-wide shift needs before it is called one.
 const SHIFT_MIN_BENCHMARKS: usize = 5;
 
@@ -93,7 +132,7 @@ pub(super) fn machine_shift(entries: &[Entry]) -> Option<String> {
     let stored: Vec<&BenchChange> = entries
         .iter()
         .filter_map(Entry::bench)
-        .filter(|b| b.mode == TimingMode::Stored)
+        .filter(|b| b.mode == TimingMode::Stored && b.measure == Measure::Time)
         .collect();
     if stored.len() < SHIFT_MIN_BENCHMARKS {
         return None;
@@ -144,6 +183,8 @@ mod tests {
                     baseline_samples_ns: vec![],
                     current_samples_ns: vec![],
                     confirmed: None,
+                    measure: Default::default(),
+                    counts: None,
                 }),
             },
             reason: Reason::NewBench { paired_base: None },

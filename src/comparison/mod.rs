@@ -13,10 +13,11 @@ use crate::results::{FileError, Machine, Revision};
 mod reason;
 mod wire;
 
-pub(crate) use reason::percent;
 pub use reason::{
-    Confirmation, QueryReason, Reason, TimingReason, TimingRule, TimingSource, describe_diff,
+    Confirmation, CountReason, CountRule, QueryReason, Reason, TimingReason, TimingRule,
+    TimingSource, describe_diff,
 };
+pub(crate) use reason::{percent, percent_fine};
 
 /// The commit trailer that accepts a regression: `Perf-Accepted: <id-glob>: <reason>`.
 pub const ACCEPT_TRAILER: &str = "Perf-Accepted";
@@ -106,6 +107,23 @@ pub struct BenchChange {
     /// Whether a second, paired pass confirmed a regression (`None` when none ran).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirmed: Option<bool>,
+    /// What was compared: `time`, or `instructions` (then `counts` holds the
+    /// figures, the times are 0 and the interval is the ratio itself).
+    #[serde(default)]
+    pub measure: crate::results::Measure,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<CountChange>,
+}
+
+/// The counts of a benchmark measured by instructions, before and after.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CountChange {
+    /// Per iteration: the median of the baseline's runs.
+    pub baseline: crate::results::InstructionCounts,
+    pub current: crate::results::InstructionCounts,
+    /// How far the baseline's runs of this benchmark spread, as a fraction of
+    /// their median (the larger of the two figures; 0 with one run).
+    pub jitter: f64,
 }
 
 impl BenchChange {

@@ -53,6 +53,83 @@ pub struct TimingReason {
     pub threshold: f64,
 }
 
+/// Which rule of [`crate::compare::counts`] decided an instruction count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CountRule {
+    /// Instructions or estimated cycles grew beyond the threshold.
+    More,
+    /// Fewer beyond the threshold, and neither figure grew beyond it.
+    Fewer,
+    /// The baseline's own runs spread as far as the threshold: counts cannot decide.
+    TooJittery,
+    /// Both figures within the threshold.
+    Same,
+}
+
+/// An instruction count and the rule that classified it: counts are
+/// deterministic up to the jitter the baseline's runs show, so no t-test;
+/// a change beyond the threshold is a change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CountReason {
+    pub rule: CountRule,
+    /// current / baseline instructions per iteration.
+    pub instructions: f64,
+    /// current / baseline estimated cycles per iteration.
+    pub estimated_cycles: f64,
+    /// The baseline runs' spread, as a fraction of their median.
+    pub jitter: f64,
+    /// The practical threshold that applied, as a fraction.
+    pub threshold: f64,
+}
+
+impl CountReason {
+    pub fn verdict(&self) -> Verdict {
+        match self.rule {
+            CountRule::More => Verdict::Regressed,
+            CountRule::Fewer => Verdict::Improved,
+            CountRule::TooJittery => Verdict::Inconclusive,
+            CountRule::Same => Verdict::Unchanged,
+        }
+    }
+
+    /// `instructions +3.1%, estimated cycles +2.9%`
+    pub fn figures(&self) -> String {
+        format!(
+            "instructions {}, estimated cycles {}",
+            percent_fine(self.instructions),
+            percent_fine(self.estimated_cycles)
+        )
+    }
+
+    /// The rule in words, without the figures.
+    pub fn words(&self) -> String {
+        let limit = format!("{:.1}%", self.threshold * 100.0);
+        let jitter = format!("{:.3}%", self.jitter * 100.0);
+        match self.rule {
+            CountRule::More => format!(
+                "more work than the baseline, beyond the {limit} threshold (its runs agree within {jitter})"
+            ),
+            CountRule::Fewer => format!(
+                "less work than the baseline, beyond the {limit} threshold (its runs agree within {jitter})"
+            ),
+            CountRule::TooJittery => format!(
+                "the baseline's runs of it spread by {jitter}, as far as the {limit} threshold: counts cannot tell; raise its threshold, or measure it by time"
+            ),
+            CountRule::Same => format!("within the {limit} threshold"),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        format!("{}: {}", self.figures(), self.words())
+    }
+}
+
+/// A ratio as a signed percentage with two decimals: `1.0312` -> `+3.12%`.
+pub(crate) fn percent_fine(ratio: f64) -> String {
+    format!("{:+.2}%", (ratio - 1.0) * 100.0)
+}
+
 /// What a paired re-run made of a benchmark a stored comparison suspected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -115,6 +192,8 @@ pub enum QueryReason {
 pub enum Reason {
     /// A benchmark measured at both sides, decided by the statistics.
     Timing(TimingReason),
+    /// A benchmark measured by instructions at both sides.
+    Counts(CountReason),
     /// A stored-mode suspect settled by a paired re-run.
     Confirmation {
         outcome: Confirmation,
@@ -332,6 +411,7 @@ impl Reason {
     pub fn verdict(&self) -> Verdict {
         match self {
             Reason::Timing(timing) => timing.verdict(),
+            Reason::Counts(counts) => counts.verdict(),
             Reason::Confirmation {
                 outcome, paired, ..
             } => match outcome {
@@ -372,6 +452,7 @@ impl Reason {
     pub fn describe(&self) -> String {
         match self {
             Reason::Timing(timing) => timing.describe(),
+            Reason::Counts(counts) => counts.describe(),
             Reason::Confirmation {
                 outcome,
                 stored,

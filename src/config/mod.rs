@@ -121,6 +121,9 @@ pub struct BenchSuite {
     /// Extra environment for the bench command.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// `time` (criterion's samples) or `instructions` (counted under callgrind).
+    #[serde(default)]
+    pub measure: crate::results::Measure,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]

@@ -155,11 +155,7 @@ fn summary_table(page: &mut String, comparison: &Comparison) {
 /// Baseline, current and change cells, already safe for HTML.
 fn cells(entry: &Entry) -> (String, String, String) {
     if let Some(bench) = entry.bench() {
-        (
-            format_duration_ns(bench.baseline_ns),
-            format_duration_ns(bench.current_ns),
-            format_change(bench.ratio, bench.ratio_low, bench.ratio_high),
-        )
+        super::bench_figures(bench)
     } else if let Some(probe) = entry.probe() {
         (
             format!("{} statements", format_count(probe.baseline_total)),
@@ -188,7 +184,21 @@ fn entry_section(page: &mut String, entry: &Entry) -> io::Result<()> {
             escape_html(&acceptance.reason)
         );
     }
-    if let Some(bench) = entry.bench() {
+    if let Some(bench) = entry.bench()
+        && let Some(counts) = &bench.counts
+    {
+        let _ = writeln!(
+            page,
+            "<p>measured by instructions: {} → {} instructions and {} → {} estimated cycles per iteration ({} baseline and {} current runs; the baseline's runs agree within {:.3}%)</p>",
+            super::format_instructions(counts.baseline.instructions),
+            super::format_instructions(counts.current.instructions),
+            super::format_instructions(counts.baseline.estimated_cycles),
+            super::format_instructions(counts.current.estimated_cycles),
+            bench.baseline_runs,
+            bench.current_runs,
+            counts.jitter * 100.0
+        );
+    } else if let Some(bench) = entry.bench() {
         let _ = writeln!(
             page,
             "<p>baseline {} → current {}, change {} ({:.0}% interval, {} baseline and {} current runs)</p>",

@@ -102,16 +102,58 @@ pub fn verdict_symbol(verdict: crate::comparison::Verdict) -> &'static str {
     }
 }
 
+/// A count per iteration with a unit prefix and three significant digits:
+/// `46.4`, `200 k`, `1.25 M`.
+pub fn format_instructions(count: f64) -> String {
+    let (value, prefix) = match count.abs() {
+        c if c >= 1e9 => (count / 1e9, " G"),
+        c if c >= 1e6 => (count / 1e6, " M"),
+        c if c >= 1e3 => (count / 1e3, " k"),
+        _ => (count, ""),
+    };
+    let digits = match value.abs() {
+        v if v >= 100.0 => 0,
+        v if v >= 10.0 => 1,
+        _ => 2,
+    };
+    format!("{value:.digits$}{prefix}")
+}
+
+/// The baseline, current and change cells of a benchmark: times and the
+/// change with its interval, or, measured by instructions, instructions per
+/// iteration and the change of both counts.
+pub fn bench_figures(bench: &crate::comparison::BenchChange) -> (String, String, String) {
+    match &bench.counts {
+        Some(counts) => (
+            format!(
+                "{} instr",
+                format_instructions(counts.baseline.instructions)
+            ),
+            format!("{} instr", format_instructions(counts.current.instructions)),
+            format!(
+                "{} (cycles {})",
+                crate::comparison::percent_fine(
+                    counts.current.instructions / counts.baseline.instructions
+                ),
+                crate::comparison::percent_fine(
+                    counts.current.estimated_cycles / counts.baseline.estimated_cycles
+                )
+            ),
+        ),
+        None => (
+            format_duration_ns(bench.baseline_ns),
+            format_duration_ns(bench.current_ns),
+            format_change(bench.ratio, bench.ratio_low, bench.ratio_high),
+        ),
+    }
+}
+
 /// One plain-text line (not escaped) with the verdict, the numbers and the rule:
 /// `regressed: 1.00 µs -> 1.20 µs, change +20.0% [+15.0%, +25.0%] (rule)`.
 pub fn entry_summary(entry: &crate::comparison::Entry) -> String {
     let numbers = if let Some(bench) = entry.bench() {
-        format!(
-            "{} -> {}, change {}",
-            format_duration_ns(bench.baseline_ns),
-            format_duration_ns(bench.current_ns),
-            format_change(bench.ratio, bench.ratio_low, bench.ratio_high)
-        )
+        let (baseline, current, change) = bench_figures(bench);
+        format!("{baseline} -> {current}, change {change}")
     } else if let Some(probe) = entry.probe() {
         let mut text = format!(
             "{}: statements {} -> {}",

@@ -304,6 +304,7 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
 fn decided_by(reason: &Reason) -> String {
     match reason {
         Reason::Timing(timing) => timing_words(timing),
+        Reason::Counts(counts) => counts.words(),
         Reason::Confirmation {
             outcome,
             stored,
@@ -410,6 +411,7 @@ fn timing_words(timing: &TimingReason) -> String {
 fn bench_row(entry: &Entry) -> String {
     let name = escape_markdown(&clip_chars(&entry.id, MAX_NAME_CHARS));
     let (baseline, current, change) = match entry.bench() {
+        Some(bench) if bench.counts.is_some() => super::bench_figures(bench),
         Some(bench) => (
             format_duration_ns(bench.baseline_ns),
             format_duration_ns(bench.current_ns),

@@ -24,7 +24,10 @@ pub use escape::{
 };
 pub use github::GithubReporter;
 pub use html::HtmlReporter;
-pub use human::{format_change, format_duration_ns, format_percent, short_sha};
+pub use human::{
+    bench_figures, format_change, format_duration_ns, format_instructions, format_percent,
+    short_sha,
+};
 pub use json::JsonReporter;
 pub use junit::JunitReporter;
 pub use markdown::{COMMENT_LIMIT_BYTES, COMMENT_MARKER, MarkdownReporter};

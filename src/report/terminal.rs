@@ -11,9 +11,7 @@ use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, LineStyle, Tab
 
 use super::Reporter;
 use super::escape::sanitize_terminal;
-use super::human::{
-    clip_chars, format_change, format_count, format_count_change, format_duration_ns, short_sha,
-};
+use super::human::{clip_chars, format_count, format_count_change, short_sha};
 
 use crate::comparison::{Comparison, Entry, Outcome, Verdict};
 
@@ -231,11 +229,7 @@ fn add_entry(table: &mut Table, entry: &Entry) {
         }
     } else {
         let (baseline, current, change) = match entry.bench() {
-            Some(bench) => (
-                format_duration_ns(bench.baseline_ns),
-                format_duration_ns(bench.current_ns),
-                format_change(bench.ratio, bench.ratio_low, bench.ratio_high),
-            ),
+            Some(bench) => super::bench_figures(bench),
             None => ("-".to_owned(), "-".to_owned(), "-".to_owned()),
         };
         table.add_row(vec![

@@ -74,6 +74,8 @@ fn bench(id: &str, verdict: Verdict, baseline_ns: f64, ratio: f64, rule: &str) -
                 baseline_samples_ns: samples(baseline_ns, 20),
                 current_samples_ns: samples(baseline_ns * ratio, 20),
                 confirmed: None,
+                measure: Default::default(),
+                counts: None,
             }),
         },
     }

@@ -116,9 +116,8 @@ fn shard(commit: &str, index: usize, count: usize, selected: &[&str]) -> Results
 fn bench(suite: &str) -> BenchResult {
     BenchResult {
         suite: suite.to_string(),
-        runs: vec![BenchRun {
-            per_iteration_ns: vec![10.0, 11.0, 12.0],
-        }],
+        measure: Default::default(),
+        runs: vec![BenchRun::timed(vec![10.0, 11.0, 12.0])],
     }
 }
 

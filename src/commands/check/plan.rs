@@ -415,7 +415,10 @@ fn timing_mode(
     }
 }
 
-/// The `[[bench]]` suites `--only`, `--shard` and `--no-benches` select.
+/// The timed `[[bench]]` suites `--only`, `--shard` and `--no-benches`
+/// select: the ones timings are settled for. Suites measured by
+/// instructions are settled by one counted run against the stored baseline,
+/// never paired.
 fn selected_suites(
     loaded: &LoadedConfig,
     options: &MeasureOptions,
@@ -426,6 +429,7 @@ fn selected_suites(
         .bench
         .iter()
         .filter(|s| options.benches && selection.contains(&s.name))
+        .filter(|s| options.measure_of(s) == crate::results::Measure::Time)
         .cloned()
         .collect())
 }

@@ -18,6 +18,7 @@ use crate::compare;
 use crate::compare::paired::Sequential;
 use crate::comparison::Comparison;
 use crate::git::{Oid, short_id};
+use crate::results::Measure;
 use crate::results::{Machine, Results};
 
 /// Run the plan and return the comparison to report.
@@ -32,8 +33,15 @@ pub(super) fn execute(
         .or(plan.loaded.config.gate.budget.map(|b| b.0));
     let deadline = budget.map(|budget| plan.started + budget);
     let current = measure_head(&mut plan, options)?;
-    if matches!(plan.timing, TimingMode::Stored { .. }) {
+    let measured = |measure| current.benches.values().any(|b| b.measure == measure);
+    if matches!(plan.timing, TimingMode::Stored { .. }) && measured(Measure::Time) {
         timing_warnings(&mut plan.warnings, &plan.baseline.machine, &current.machine);
+    }
+    if measured(Measure::Instructions) && plan.baseline.machine.rustc != current.machine.rustc {
+        plan.warnings.push(format!(
+            "the baselines were recorded with {} and these counts with {}: a compiler change alone changes instruction counts; re-record the baselines",
+            plan.baseline.machine.rustc, current.machine.rustc
+        ));
     }
     let mut comparison = compare_stored(&plan, &current);
     settle_timings(&plan, options, &mut comparison, deadline)?;
@@ -83,12 +91,19 @@ fn measure_head(plan: &mut Plan, options: &CheckOptions) -> Result<Results, Erro
                     .probe
                     .iter()
                     .any(|p| selection.contains(&p.name));
-            if probes_selected {
-                let probes_only = MeasureOptions {
-                    benches: false,
+            let counted_selected = options.measure.benches
+                && plan.loaded.config.bench.iter().any(|s| {
+                    selection.contains(&s.name)
+                        && options.measure.measure_of(s) == Measure::Instructions
+                });
+            if probes_selected || counted_selected {
+                // The probes, and the suites counted by instructions: those
+                // are compared with the stored baseline in either mode.
+                let untimed = MeasureOptions {
+                    skip_timed: true,
                     ..measure_options
                 };
-                measure(&plan.loaded, &plan.head_dir, &probes_only, &plan.progress)
+                measure(&plan.loaded, &plan.head_dir, &untimed, &plan.progress)
             } else {
                 Ok(Results::new(
                     crate::revision::current(&plan.head_dir),
@@ -136,7 +151,16 @@ fn apply_probe_settings(results: &mut Results, plan: &mut Plan, path: &std::path
 fn compare_stored(plan: &Plan, current: &Results) -> Comparison {
     let mut stored = plan.baseline.clone();
     if matches!(plan.timing, TimingMode::Paired { .. }) {
-        stored.benches.clear();
+        // Timings come from the paired run; counts from the stored baseline.
+        let counted: std::collections::BTreeSet<&str> = current
+            .benches
+            .values()
+            .filter(|b| b.measure == Measure::Instructions)
+            .map(|b| b.suite.as_str())
+            .collect();
+        stored
+            .benches
+            .retain(|_, b| counted.contains(b.suite.as_str()));
     }
     let mut comparison = compare::compare(
         &stored,
