@@ -27,9 +27,10 @@
 //! I/O, system calls, waiting on locks or other threads' work: a benchmark
 //! whose time goes there should be measured by time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use super::BenchError;
@@ -42,13 +43,18 @@ use crate::results::{BenchRun, InstructionCounts};
 /// The program run under; `PERFGUARD_VALGRIND` names another.
 pub const VALGRIND_ENV: &str = "PERFGUARD_VALGRIND";
 
-/// Criterion's run under valgrind: a short warm-up (the counts do not need
-/// one; it only has to estimate the iteration time well enough for
-/// criterion to choose many iterations per sample for a fast routine, which
-/// makes the clock's cost per sample negligible), then its fewest samples.
+/// Criterion's run under valgrind: a short warm-up, then its fewest samples.
+/// The counts need no warm-up; it is there for criterion to estimate the
+/// iteration time well enough to sample linearly (1, 2, ... 10 times `d`
+/// iterations), whose slope leaves out the cost of reading the clock (about
+/// 30 instructions per sample). Valgrind translates code the first time it
+/// runs, which makes a first call slow: with a 10 ms warm-up that inflated
+/// estimate made criterion sample a 549-instruction routine one iteration at
+/// a time in one run and linearly in the next (4.8% apart on
+/// `fixtures/quality`'s `short_fnv`); 100 ms leaves it linear.
 fn counting_run() -> ShortRun {
     ShortRun {
-        warm_up: Duration::from_millis(10),
+        warm_up: Duration::from_millis(100),
         measurement: Duration::from_millis(50),
         samples: 10,
         own_times: false,
@@ -135,30 +141,23 @@ pub fn run_suite(
         .map(|(k, v)| (k.clone(), v.clone()))
         .chain(extra_env.iter().cloned())
         .collect();
-    let _fixed_layout = NoAddressRandomization::new();
-    let mut runs = BTreeMap::new();
-    for executable in built {
-        let runnable = Runnable {
+    let runnables: Vec<Runnable> = built
+        .iter()
+        .map(|executable| Runnable {
             suite: suite.name.clone(),
             executable: executable.path.clone(),
             dir: working_dir.join(&executable.package_dir),
             args: CriterionArgs::parse(&cargo.criterion_args),
             env: env.clone(),
             whole_seconds: Default::default(),
-        };
-        for id in runnable.list()? {
-            progress.benchmark(&id);
-            let counts = count(&runnable, &id)?;
-            progress.finished_benchmark(&id);
-            runs.insert(
-                id,
-                BenchRun {
-                    per_iteration_ns: Vec::new(),
-                    counts: Some(counts),
-                },
-            );
-        }
+        })
+        .collect();
+    let mut jobs = VecDeque::new();
+    for (index, runnable) in runnables.iter().enumerate() {
+        jobs.extend(runnable.list()?.into_iter().map(|id| (index, id)));
     }
+    let _fixed_layout = NoAddressRandomization::new();
+    let runs = count_all(&runnables, jobs, progress)?;
     progress.finish_suite(&suite.name, true);
     if runs.is_empty() {
         return Err(BenchError::NoOutput {
@@ -168,6 +167,64 @@ pub fn run_suite(
         });
     }
     Ok(runs)
+}
+
+/// Count every `(runnable, id)` job, as many at once as there are cores:
+/// counts do not depend on what else the machine runs.
+fn count_all(
+    runnables: &[Runnable],
+    jobs: VecDeque<(usize, String)>,
+    progress: &Progress,
+) -> Result<BTreeMap<String, BenchRun>, BenchError> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(jobs.len())
+        .max(1);
+    let jobs = Mutex::new(jobs);
+    let results: Mutex<BTreeMap<String, BenchRun>> = Mutex::new(BTreeMap::new());
+    let failure: Mutex<Option<BenchError>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            // Each worker its own copies: a runnable learns criterion 0.3's
+            // whole seconds as it goes.
+            let own: Vec<Runnable> = runnables.to_vec();
+            let (jobs, results, failure) = (&jobs, &results, &failure);
+            scope.spawn(move || {
+                loop {
+                    if failure.lock().map_or(true, |f| f.is_some()) {
+                        return;
+                    }
+                    let Some((index, id)) = jobs.lock().ok().and_then(|mut j| j.pop_front()) else {
+                        return;
+                    };
+                    progress.benchmark(&id);
+                    match count(&own[index], &id) {
+                        Ok(counts) => {
+                            progress.finished_benchmark(&id);
+                            if let Ok(mut results) = results.lock() {
+                                results.insert(
+                                    id,
+                                    BenchRun {
+                                        per_iteration_ns: Vec::new(),
+                                        counts: Some(counts),
+                                    },
+                                );
+                            }
+                        }
+                        Err(error) => {
+                            if let Ok(mut failure) = failure.lock() {
+                                failure.get_or_insert(error);
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(error) = failure.into_inner().ok().flatten() {
+        return Err(error);
+    }
+    Ok(results.into_inner().unwrap_or_default())
 }
 
 /// Count one benchmark: one run under callgrind.

@@ -11,7 +11,7 @@ use crate::results::{BenchResult, InstructionCounts, Measure};
 /// The default threshold of a suite measured by instructions that sets none:
 /// counts do not move with the machine, so far smaller changes than the
 /// timing threshold are real.
-pub const DEFAULT_THRESHOLD: f64 = 0.01;
+pub const DEFAULT_THRESHOLD: f64 = 0.005;
 
 /// The counts of every run that has them.
 fn counts(bench: &BenchResult) -> Vec<InstructionCounts> {

@@ -246,14 +246,35 @@ fn tighten_suites(
             );
             suite.env = base_suite.env.clone();
         }
-        let base_threshold = base_suite.threshold.unwrap_or(base.gate.threshold);
-        let head_threshold = head_suite.threshold.unwrap_or(head.gate.threshold);
+        // Switching measure would compare against no baseline of the new
+        // measure, and so pass anything: the merge-base's measure applies.
+        if base_suite.measure != head_suite.measure {
+            note(
+                changes,
+                &what("measure"),
+                &format!("`{}`", base_suite.measure.as_str()),
+                &format!("`{}`", head_suite.measure.as_str()),
+                true,
+            );
+            suite.measure = base_suite.measure;
+        }
+        // A suite without a threshold of its own has the gate's, or, counted
+        // by instructions, the default for counts.
+        let measure = suite.measure;
+        let default = |gate: Percent| match measure {
+            crate::results::Measure::Time => gate,
+            crate::results::Measure::Instructions => {
+                Percent(crate::compare::counts::DEFAULT_THRESHOLD)
+            }
+        };
+        let base_threshold = base_suite.threshold.unwrap_or(default(base.gate.threshold));
+        let head_threshold = head_suite.threshold.unwrap_or(default(head.gate.threshold));
         let applied = if base_threshold == head_threshold {
             base_threshold
         } else {
             stricter_percent(changes, &what("threshold"), base_threshold, head_threshold)
         };
-        suite.threshold = (applied != gate_threshold).then_some(applied);
+        suite.threshold = (applied != default(gate_threshold)).then_some(applied);
         suites.push(suite);
     }
     suites.extend(
@@ -419,6 +440,34 @@ noise = "50%""#,
         ] {
             assert!(text.contains(needle), "{needle}\nin\n{text}");
         }
+    }
+
+    #[test]
+    fn a_branch_cannot_switch_measure_or_loosen_a_count_threshold() {
+        let base = BASE_TOML.replace(
+            "command = \"cargo bench --bench core\"",
+            "command = \"cargo bench --bench core\"\nmeasure = \"instructions\"",
+        );
+        let switched = base.replace("measure = \"instructions\"", "measure = \"time\"");
+        let tightened = tighten(&config(&base), &config(&switched));
+        assert_eq!(
+            tightened.config.bench[0].measure,
+            crate::results::Measure::Instructions
+        );
+        assert!(
+            tightened.changes.join("\n").contains(
+                "`[[bench]] \"core\"`.measure from `instructions` to `time`: the merge-base's"
+            ),
+            "{:?}",
+            tightened.changes
+        );
+        // 2% is looser than the 0.5% counts default, though stricter than the gate's 5%.
+        let loosened = base.replace(
+            "measure = \"instructions\"",
+            "measure = \"instructions\"\nthreshold = \"2%\"",
+        );
+        let tightened = tighten(&config(&base), &config(&loosened));
+        assert_eq!(tightened.config.bench[0].threshold, None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod db;
 mod gate;
 mod gate_git;
 mod init;
+mod instructions;
 mod probes;
 mod proxy;
 mod quality;
