@@ -28,13 +28,12 @@ fn results(benchmarks: usize, sample_count: usize, slowdown: f64, seed: u64) -> 
     results.benches = (0..benchmarks)
         .map(|i| {
             let center = 100.0 * (1 + i % 50) as f64 * if i % 10 == 0 { slowdown } else { 1.0 };
-            let run = BenchRun {
-                per_iteration_ns: samples(center, seed + i as u64, sample_count),
-            };
+            let run = BenchRun::timed(samples(center, seed + i as u64, sample_count));
             (
                 format!("group{}/bench{i}", i % 20),
                 BenchResult {
                     suite: "core".into(),
+                    measure: Default::default(),
                     runs: vec![run],
                 },
             )
