@@ -18,17 +18,9 @@ fn counts(bench: &BenchResult) -> Vec<InstructionCounts> {
     bench.runs.iter().filter_map(|run| run.counts).collect()
 }
 
+/// The median of a non-empty list of counts.
 fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
+    crate::stats::median_in_place(&mut values)
 }
 
 /// `(max - min) / median` of a figure across runs (0 for one run).

@@ -18,8 +18,7 @@ use crate::compare;
 use crate::compare::paired::Sequential;
 use crate::comparison::Comparison;
 use crate::git::{Oid, short_id};
-use crate::results::Measure;
-use crate::results::{Machine, Results};
+use crate::results::{Machine, Measure, Results};
 
 /// Run the plan and return the comparison to report.
 pub(super) fn execute(
