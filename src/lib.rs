@@ -29,6 +29,7 @@ mod config;
 pub mod exit_codes;
 mod git;
 pub mod interrupt;
+mod load;
 mod machine;
 pub mod probe;
 mod progress;

@@ -312,6 +312,43 @@ pub fn compare_paired(rounds: &[PairedRound], noise: NoiseModel, confidence: f64
     }
 }
 
+/// The mean of per-round log ratios `ln(head / base)` with the one-sample t
+/// on the rounds alone (`n - 1` degrees of freedom, no prior): for paired
+/// measurements with no run-to-run prior of their own, such as a load probe's
+/// latency quantile. One round gives an interval without bounds.
+pub fn compare_rounds(log_ratios: &[f64], confidence: f64) -> Change {
+    assert!(!log_ratios.is_empty(), "needs at least one round");
+    let n = log_ratios.len() as f64;
+    let difference = mean(log_ratios.iter().copied());
+    if log_ratios.len() < 2 {
+        return Change {
+            ratio: difference.exp(),
+            ratio_low: 0.0,
+            ratio_high: f64::INFINITY,
+            p_value: 1.0,
+            degrees_of_freedom: 0.0,
+        };
+    }
+    let df = n - 1.0;
+    let standard_error = (sum_of_squares(log_ratios) / df / n).sqrt();
+    let (low, high, p_value) = t_interval(difference, standard_error, df, confidence);
+    Change {
+        ratio: difference.exp(),
+        ratio_low: low.exp(),
+        ratio_high: high.exp(),
+        p_value,
+        degrees_of_freedom: df,
+    }
+}
+
+/// The sample standard deviation of `values` (0 for fewer than two).
+pub fn standard_deviation(values: &[f64]) -> f64 {
+    if values.len() < 2 {
+        return 0.0;
+    }
+    (sum_of_squares(values) / (values.len() - 1) as f64).sqrt()
+}
+
 /// Holm's step-down adjustment: adjusted p-values in the input order.
 pub fn holm_adjust(p_values: &[f64]) -> Vec<f64> {
     let m = p_values.len();

@@ -169,6 +169,10 @@ pub enum Error {
         "machine too noisy to resolve {threshold}: {evidence}. This says nothing about the code: re-run on a quieter runner, give the check more time (--budget, --max-rounds), or raise the suite's threshold"
     )]
     TooNoisy { threshold: String, evidence: String },
+    #[error(
+        "[[load]] {name:?}: every request failed at both the base and head ({kinds}); the load probe itself is wrong: check its path, headers and expect_status against the application"
+    )]
+    LoadFailing { name: String, kinds: String },
     #[error(transparent)]
     Proxy(#[from] crate::probe::proxy::ProxyError),
     #[error("{0}")]
@@ -206,6 +210,7 @@ impl Selection {
             .iter()
             .map(|s| s.name.clone())
             .chain(loaded.config.probe.iter().map(|p| p.name.clone()))
+            .chain(loaded.config.load.iter().map(|l| l.name.clone()))
             .collect();
         Ok(Selection {
             only: selector(&options.only)?,

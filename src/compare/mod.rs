@@ -9,6 +9,8 @@
 //! - [`paired`]: base and head alternated in one job, round by round;
 //! - [`confirm`]: which stored-mode benchmarks are re-run paired, and how
 //!   that re-run settles them;
+//! - [`load`]: a load probe's latency quantile, base build against head
+//!   build round by round, and its error rate;
 //! - [`queries`]: a probe's statement counts against its baseline, `allow`
 //!   and `max_queries`; what counts as an N+1;
 //! - [`accept`]: `Perf-Accepted` trailers turning regressions into `accepted`.
@@ -19,6 +21,7 @@
 pub mod accept;
 pub mod confirm;
 pub mod counts;
+pub mod load;
 pub mod paired;
 pub mod queries;
 pub mod stored;

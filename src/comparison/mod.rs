@@ -14,8 +14,8 @@ mod reason;
 mod wire;
 
 pub use reason::{
-    Confirmation, CountReason, CountRule, QueryReason, Reason, TimingReason, TimingRule,
-    TimingSource, describe_diff,
+    Confirmation, CountReason, CountRule, ErrorRise, LOAD_ERROR_RATE, LoadReason, QueryReason,
+    Reason, TimingReason, TimingRule, TimingSource, describe_diff,
 };
 pub(crate) use reason::{percent, percent_fine};
 
@@ -65,6 +65,7 @@ impl Verdict {
 pub enum EntryKind {
     Bench,
     Probe,
+    Load,
 }
 
 /// How a timing was measured against its baseline.
@@ -207,6 +208,63 @@ impl Growth {
     }
 }
 
+/// One side (base or head build) of a load probe, over its rounds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoadSide {
+    /// The verdict's quantile in each round, ms (NaN where no request succeeded).
+    pub quantile_ms: Vec<f64>,
+    /// The verdict's quantile over every round's requests together, ms.
+    pub quantile_all_ms: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// Answered requests per second, mean over the rounds.
+    pub throughput: f64,
+    /// Requests sent in the measured windows.
+    pub requests: u64,
+    /// Of those, failed (another status, timeout, reset).
+    pub errors: u64,
+    /// Failures by kind, e.g. `HTTP 500`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub error_kinds: BTreeMap<String, u64>,
+    /// From the counting proxy, per request; `None` without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statements_per_request: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_ms_per_request: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_per_request: Option<f64>,
+    /// The latency distribution over every round: `[percentile, ms]` points,
+    /// for plots.
+    #[serde(default)]
+    pub distribution: Vec<[f64; 2]>,
+}
+
+impl LoadSide {
+    /// Failed requests as a fraction of those sent.
+    pub fn error_rate(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.requests as f64
+        }
+    }
+}
+
+/// A load probe: one endpoint under load, base build against head build.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoadChange {
+    /// `GET /products/42/recommendations`.
+    pub endpoint: String,
+    /// `p95`.
+    pub quantile: String,
+    /// `8 clients` or `200 requests/s`.
+    pub traffic: String,
+    /// Measured seconds per round and side.
+    pub duration_s: f64,
+    pub base: LoadSide,
+    pub head: LoadSide,
+}
+
 /// Why a regression is accepted: a `Perf-Accepted` commit trailer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Acceptance {
@@ -226,6 +284,7 @@ pub enum Subject {
         change: Option<BenchChange>,
     },
     Probe(ProbeChange),
+    Load(Box<LoadChange>),
 }
 
 /// One benchmark or probe of the comparison: what it is, and why it got its
@@ -247,6 +306,7 @@ impl Entry {
         match self.subject {
             Subject::Bench { .. } => EntryKind::Bench,
             Subject::Probe(_) => EntryKind::Probe,
+            Subject::Load(_) => EntryKind::Load,
         }
     }
 
@@ -255,20 +315,28 @@ impl Entry {
         match &self.subject {
             Subject::Bench { suite, .. } => suite,
             Subject::Probe(_) => "probes",
+            Subject::Load(_) => "loads",
         }
     }
 
     pub fn bench(&self) -> Option<&BenchChange> {
         match &self.subject {
             Subject::Bench { change, .. } => change.as_ref(),
-            Subject::Probe(_) => None,
+            Subject::Probe(_) | Subject::Load(_) => None,
         }
     }
 
     pub fn probe(&self) -> Option<&ProbeChange> {
         match &self.subject {
             Subject::Probe(change) => Some(change),
-            Subject::Bench { .. } => None,
+            Subject::Bench { .. } | Subject::Load(_) => None,
+        }
+    }
+
+    pub fn load(&self) -> Option<&LoadChange> {
+        match &self.subject {
+            Subject::Load(change) => Some(change),
+            Subject::Bench { .. } | Subject::Probe(_) => None,
         }
     }
 

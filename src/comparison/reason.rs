@@ -186,6 +186,63 @@ pub enum QueryReason {
     WithinAllow { before: u64, total: u64, allow: u64 },
 }
 
+/// A head whose requests failed where the base's did not.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorRise {
+    pub base_rate: f64,
+    pub head_rate: f64,
+    /// The head's failures by kind, most frequent first: `HTTP 500 x 12`.
+    pub kinds: Vec<String>,
+}
+
+/// Error rate above which a head fails where the base had no error.
+pub const LOAD_ERROR_RATE: f64 = 0.01;
+
+/// A load probe's latency quantile, paired round by round, and its errors.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoadReason {
+    /// `p95`.
+    pub quantile: String,
+    /// The quantile over every round, base and head, ms.
+    pub base_ms: f64,
+    pub head_ms: f64,
+    /// The rounds' ratios and the timing rule that classified them.
+    pub latency: TimingReason,
+    /// Set when the head failed more than 1% of its requests where the base
+    /// failed none: `regressed`, whatever the latency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<ErrorRise>,
+}
+
+impl LoadReason {
+    pub fn verdict(&self) -> Verdict {
+        if self.errors.is_some() {
+            Verdict::Regressed
+        } else {
+            self.latency.verdict()
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        let latency = format!(
+            "{} {:.1} ms -> {:.1} ms; {}",
+            self.quantile,
+            self.base_ms,
+            self.head_ms,
+            self.latency.describe()
+        );
+        match &self.errors {
+            Some(errors) => format!(
+                "{:.1}% of requests failed at head ({}), none at the base (more than {:.0}% fails the gate); {latency}",
+                errors.head_rate * 100.0,
+                errors.kinds.join(", "),
+                LOAD_ERROR_RATE * 100.0
+            ),
+            None => latency,
+        }
+    }
+}
+
 /// Why an entry of the comparison got its verdict.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -203,6 +260,8 @@ pub enum Reason {
     },
     /// A probe measured now (with or without a baseline).
     Queries(QueryReason),
+    /// A load probe, base build against head build.
+    Load(LoadReason),
     /// A benchmark measured now that the baseline does not hold.
     NewBench {
         /// Set when compared by a paired run: the base it had no counterpart at.
@@ -430,6 +489,7 @@ impl Reason {
                 }
             },
             Reason::Queries(queries) => queries.verdict(),
+            Reason::Load(load) => load.verdict(),
             Reason::NewBench { .. } => Verdict::New,
             Reason::Identical { .. } => Verdict::Unchanged,
             Reason::OutOfBudget { .. } => Verdict::Inconclusive,
@@ -476,6 +536,7 @@ impl Reason {
                 }
             }
             Reason::Queries(queries) => queries.describe(),
+            Reason::Load(load) => load.describe(),
             Reason::NewBench { paired_base: None } => {
                 "measured now but not in the baseline; it is gated once a baseline holds it".into()
             }

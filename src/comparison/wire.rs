@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Acceptance, BenchChange, COMPARISON_SCHEMA, Comparison, Entry, EntryKind, Outcome, ProbeChange,
-    Reason, Side, Subject, Verdict,
+    Acceptance, BenchChange, COMPARISON_SCHEMA, Comparison, Entry, EntryKind, LoadChange, Outcome,
+    ProbeChange, Reason, Side, Subject, Verdict,
 };
 
 #[derive(Serialize, Deserialize)]
@@ -26,6 +26,8 @@ pub(super) struct EntryWire {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     probe: Option<ProbeChange>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    load: Option<Box<LoadChange>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     accepted: Option<Acceptance>,
     /// Absent in files written before reasons were data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -39,9 +41,10 @@ impl From<Entry> for EntryWire {
         let rule = entry.rule();
         let suite = entry.suite().to_string();
         let accepted = entry.accepted().cloned();
-        let (bench, probe) = match entry.subject {
-            Subject::Bench { change, .. } => (change, None),
-            Subject::Probe(change) => (None, Some(change)),
+        let (bench, probe, load) = match entry.subject {
+            Subject::Bench { change, .. } => (change, None, None),
+            Subject::Probe(change) => (None, Some(change), None),
+            Subject::Load(change) => (None, None, Some(change)),
         };
         EntryWire {
             id: entry.id,
@@ -51,6 +54,7 @@ impl From<Entry> for EntryWire {
             rule,
             bench,
             probe,
+            load,
             accepted,
             reason: Some(entry.reason),
         }
@@ -62,7 +66,21 @@ impl TryFrom<EntryWire> for Entry {
 
     fn try_from(wire: EntryWire) -> Result<Entry, String> {
         let id = wire.id;
+        if wire.load.is_some() && wire.kind != EntryKind::Load {
+            return Err(format!(
+                "entry {id:?} carries a load change but is not a load"
+            ));
+        }
         let subject = match (wire.kind, wire.bench, wire.probe) {
+            (EntryKind::Load, None, None) => match wire.load {
+                Some(change) => Subject::Load(change),
+                None => return Err(format!("entry {id:?} is a load without its load change")),
+            },
+            (EntryKind::Load, _, _) => {
+                return Err(format!(
+                    "entry {id:?} is a load but carries a bench or probe change"
+                ));
+            }
             (EntryKind::Bench, change, None) => Subject::Bench {
                 suite: wire.suite,
                 change,

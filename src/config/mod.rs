@@ -76,6 +76,10 @@ pub struct Config {
     pub probes: ProbeSettings,
     #[serde(default)]
     pub probe: Vec<Probe>,
+    /// Load probes: one endpoint's latency under concurrent clients, base
+    /// build against head build (see `crate::load`).
+    #[serde(default)]
+    pub load: Vec<Load>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -227,6 +231,98 @@ impl Probe {
             .chain(self.headers.values().map(String::as_str))
             .chain(self.body.as_deref())
     }
+}
+
+/// The latency quantile a load probe's verdict is on.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Quantile {
+    P50,
+    P90,
+    P95,
+    P99,
+}
+
+impl Quantile {
+    /// As a fraction: 0.95 for p95.
+    pub fn fraction(self) -> f64 {
+        match self {
+            Quantile::P50 => 0.50,
+            Quantile::P90 => 0.90,
+            Quantile::P95 => 0.95,
+            Quantile::P99 => 0.99,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Quantile::P50 => "p50",
+            Quantile::P90 => "p90",
+            Quantile::P95 => "p95",
+            Quantile::P99 => "p99",
+        }
+    }
+}
+
+/// A load probe: one request sent by concurrent clients (closed loop) or at a
+/// fixed rate (open loop) for `duration` per round, base build against head
+/// build, decided on a latency quantile.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    pub name: String,
+    #[serde(default = "default_method")]
+    pub method: String,
+    pub path: String,
+    pub body: Option<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Closed loop: this many clients, each sending its next request on reply.
+    pub clients: Option<u32>,
+    /// Open loop: requests per second, latency from each request's intended send time.
+    pub rate: Option<f64>,
+    /// Measured time per round and side (after a warm-up of a fifth of it, at most 2 s).
+    #[serde(default = "default_load_duration")]
+    pub duration: HumanDuration,
+    /// Default: the gate's threshold.
+    pub threshold: Option<Percent>,
+    #[serde(default = "default_quantile")]
+    pub quantile: Quantile,
+    /// Expected HTTP status; default: any 2xx. Any other answer is an error.
+    pub expect_status: Option<u16>,
+}
+
+/// Clients of a load probe that sets neither `clients` nor `rate`.
+pub const DEFAULT_LOAD_CLIENTS: u32 = 8;
+
+impl Load {
+    /// The texts a load probe's templates may appear in: path, header values, body.
+    pub fn templates(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.path.as_str())
+            .chain(self.headers.values().map(String::as_str))
+            .chain(self.body.as_deref())
+    }
+
+    /// `GET /products/42/recommendations`
+    pub fn endpoint(&self) -> String {
+        format!("{} {}", self.method.to_uppercase(), self.path)
+    }
+
+    /// `8 clients` or `200 requests/s`.
+    pub fn describe_traffic(&self) -> String {
+        match self.rate {
+            Some(rate) => format!("{rate} requests/s"),
+            None => format!("{} clients", self.clients.unwrap_or(DEFAULT_LOAD_CLIENTS)),
+        }
+    }
+}
+
+fn default_load_duration() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
+}
+
+fn default_quantile() -> Quantile {
+    Quantile::P95
 }
 
 fn default_method() -> String {
@@ -425,6 +521,7 @@ fn validate(path: &Path, config: &Config) -> Result<(), ConfigError> {
             )));
         }
     }
+    validate_loads(config).map_err(invalid)?;
     if let Some(app) = &config.app
         && let Err(message) = app_url_port(&app.url)
     {
@@ -502,6 +599,75 @@ pub fn app_url_port(url: &str) -> Result<Option<u16>, String> {
     }
 }
 
+/// `[[load]]` entries: unique names (apart from probes too: both are ids in
+/// one report), a path, clients or rate, sane numbers, templates that an
+/// earlier `[[probe]]` captures.
+fn validate_loads(config: &Config) -> Result<(), String> {
+    if !config.load.is_empty() && config.app.is_none() {
+        return Err(
+            "[[load]] entries need an [app] section saying how to start the application".into(),
+        );
+    }
+    let captured: std::collections::BTreeSet<&String> =
+        config.probe.iter().flat_map(|p| p.capture.keys()).collect();
+    let mut names = std::collections::BTreeSet::new();
+    for load in &config.load {
+        let name = &load.name;
+        if !names.insert(name.clone()) || config.probe.iter().any(|p| &p.name == name) {
+            return Err(format!(
+                "[[load]] name {name:?} is used twice (probe and load names share one report); give it a name of its own"
+            ));
+        }
+        if !load.path.starts_with('/') {
+            return Err(format!(
+                "[[load]] {name:?}: path {:?} must start with /",
+                load.path
+            ));
+        }
+        match (load.clients, load.rate) {
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "[[load]] {name:?}: set clients (closed loop) or rate (open loop), not both"
+                ));
+            }
+            (Some(clients), None) if !(1..=1024).contains(&clients) => {
+                return Err(format!(
+                    "[[load]] {name:?}: clients = {clients} must be between 1 and 1024"
+                ));
+            }
+            (None, Some(rate)) if !(rate.is_finite() && rate > 0.0 && rate <= 100_000.0) => {
+                return Err(format!(
+                    "[[load]] {name:?}: rate = {rate} must be a number of requests per second between 0 and 100000"
+                ));
+            }
+            _ => {}
+        }
+        if load.duration.0 < Duration::from_millis(500) {
+            return Err(format!(
+                "[[load]] {name:?}: duration = {:?} is too short to measure a latency quantile; use at least \"1s\" (\"10s\" is the default)",
+                humantime::format_duration(load.duration.0).to_string()
+            ));
+        }
+        if load.threshold.is_some_and(|t| t.0 <= 0.0) {
+            return Err(format!(
+                "[[load]] {name:?}: threshold must be above 0%, e.g. \"10%\""
+            ));
+        }
+        for text in load.templates() {
+            for reference in crate::probe::template::references(text) {
+                if let crate::probe::template::Reference::Captured(var) = reference
+                    && !captured.contains(&var)
+                {
+                    return Err(format!(
+                        "[[load]] {name:?}: {{{var}}} is not captured by any [[probe]]; add `capture = {{ {var} = \"/json/pointer\" }}` to the probe whose response holds it, or use {{env:NAME}} for an environment variable"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Load `perfguard.toml` from a path.
 pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -541,6 +707,33 @@ mod tests {
         assert_eq!(config.gate.threshold, Percent(0.05));
         assert_eq!(config.gate.base_ref, "origin/main");
         assert_eq!(config.bench[0].name, "core");
+    }
+
+    #[test]
+    fn load_probes_are_checked() {
+        const APP: &str = "[app]\ncommand = \"shop\"\nready = \"/health\"\n";
+        let load = |body: &str| format!("{APP}[[load]]\nname = \"l\"\npath = \"/x\"\n{body}");
+        let config = parse(Path::new("perfguard.toml"), &load("")).unwrap();
+        let only = &config.load[0];
+        assert_eq!(only.quantile, Quantile::P95);
+        assert_eq!(only.duration.0, Duration::from_secs(10));
+        assert_eq!(only.describe_traffic(), "8 clients");
+        assert!(parse_err(&load("clients = 8\nrate = 100.0")).contains("not both"));
+        assert!(parse_err(&load("clients = 0")).contains("between 1 and 1024"));
+        assert!(parse_err(&load("rate = -1.0")).contains("requests per second"));
+        assert!(parse_err(&load("duration = \"100ms\"")).contains("too short"));
+        assert!(parse_err(&load("quantile = \"p42\"")).contains("p42"));
+        assert!(
+            parse_err(&load("headers = { authorization = \"Bearer {token}\" }"))
+                .contains("{token} is not captured")
+        );
+        let twice = format!(
+            "{APP}[[probe]]\nname = \"l\"\npath = \"/\"\ncount = \"header:X\"\n[[load]]\nname = \"l\"\npath = \"/x\"\n"
+        );
+        assert!(parse_err(&twice).contains("used twice"));
+        assert!(
+            parse_err("[[load]]\nname = \"l\"\npath = \"/x\"\n").contains("need an [app] section")
+        );
     }
 
     #[test]

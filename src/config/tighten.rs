@@ -12,6 +12,9 @@
 //! - a `[[probe]]`: the merge-base's request (`method`, `path`, `body`,
 //!   `headers`, `count`, `expect_status`), the smaller `allow`, the smaller
 //!   `max_queries` (a budget beats none);
+//! - a `[[load]]`: the merge-base's request and traffic (`method`, `path`,
+//!   `body`, `headers`, `clients`, `rate`, `duration`, `quantile`,
+//!   `expect_status`), the smaller threshold;
 //! - `[probes]`: only the classes both sides `exclude` are left out of the
 //!   counts, the larger `repeat` and `quiet_period`.
 //!
@@ -20,7 +23,7 @@
 //! `[database]` and `request_timeout` are how the code under test runs, and
 //! stay the branch's. Every difference becomes a line the report shows first.
 
-use super::{BenchSuite, Config, Percent, Probe};
+use super::{BenchSuite, Config, Load, Percent, Probe};
 
 /// The settings a check applies, and what the branch changed about them.
 #[derive(Clone, Debug, PartialEq)]
@@ -143,6 +146,7 @@ pub fn tighten(base: &Config, head: &Config) -> Tightened {
     let (suites, replaced_suites) = tighten_suites(base, head, config.gate.threshold, &mut changes);
     config.bench = suites;
     config.probe = tighten_probes(base, head, &mut changes);
+    config.load = tighten_loads(base, head, &mut changes);
 
     let settings = &mut config.probes;
     let excluded: Vec<String> = head
@@ -350,6 +354,68 @@ fn tighten_probes(base: &Config, head: &Config, changes: &mut Vec<String>) -> Ve
     probes
 }
 
+/// A `[[load]]` the merge-base has: its traffic and request (what is
+/// measured and how hard), the smaller threshold (each side's own, else its
+/// gate's).
+fn tighten_loads(base: &Config, head: &Config, changes: &mut Vec<String>) -> Vec<Load> {
+    let mut loads = Vec::new();
+    for base_load in &base.load {
+        let name = &base_load.name;
+        let Some(head_load) = head.load.iter().find(|l| &l.name == name) else {
+            changes.push(format!(
+                "perfguard.toml removes `[[load]] {name:?}`: it is still measured with {BASE} settings"
+            ));
+            loads.push(base_load.clone());
+            continue;
+        };
+        let what = |key: &str| format!("`[[load]] {name:?}`.{key}");
+        let mut load = base_load.clone();
+        let describe = |l: &Load| {
+            format!(
+                "`{}` with {} for {}, on {}",
+                l.endpoint(),
+                l.describe_traffic(),
+                humantime::format_duration(l.duration.0),
+                l.quantile.as_str()
+            )
+        };
+        let measured_changed = base_load.method != head_load.method
+            || base_load.path != head_load.path
+            || base_load.body != head_load.body
+            || base_load.headers != head_load.headers
+            || base_load.clients != head_load.clients
+            || base_load.rate != head_load.rate
+            || base_load.duration != head_load.duration
+            || base_load.quantile != head_load.quantile
+            || base_load.expect_status != head_load.expect_status;
+        if measured_changed {
+            note(
+                changes,
+                &what("request"),
+                &describe(base_load),
+                &describe(head_load),
+                true,
+            );
+        }
+        let base_threshold = base_load.threshold.unwrap_or(base.gate.threshold);
+        let head_threshold = head_load.threshold.unwrap_or(head.gate.threshold);
+        load.threshold = Some(stricter_percent(
+            changes,
+            &what("threshold"),
+            base_threshold,
+            head_threshold,
+        ));
+        loads.push(load);
+    }
+    loads.extend(
+        head.load
+            .iter()
+            .filter(|l| !base.load.iter().any(|b| b.name == l.name))
+            .cloned(),
+    );
+    loads
+}
+
 fn describe_request(probe: &Probe) -> String {
     let mut text = format!("`{} {}`", probe.method, probe.path);
     if probe.body.is_some() || !probe.headers.is_empty() {
@@ -369,6 +435,82 @@ mod tests {
 
     fn config(text: &str) -> Config {
         parse(Path::new("perfguard.toml"), text).expect("valid config")
+    }
+
+    #[test]
+    fn a_branch_cannot_loosen_or_delete_a_load_probe() {
+        let base = config(
+            r#"
+[app]
+command = "target/release/shop"
+ready = "/health"
+
+[[load]]
+name = "recommendations under load"
+path = "/products/42/recommendations"
+clients = 8
+threshold = "10%"
+
+[[load]]
+name = "catalogue under load"
+path = "/products"
+"#,
+        );
+        let head = config(
+            r#"
+[gate]
+threshold = "3%"
+
+[app]
+command = "target/release/shop"
+ready = "/health"
+
+[[load]]
+name = "recommendations under load"
+path = "/products/42/recommendations"
+clients = 1
+threshold = "50%"
+
+[[load]]
+name = "new under load"
+path = "/new"
+"#,
+        );
+        let tightened = tighten(&base, &head);
+        let names: Vec<&str> = tightened
+            .config
+            .load
+            .iter()
+            .map(|l| l.name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "recommendations under load",
+                "catalogue under load",
+                "new under load"
+            ]
+        );
+        let recommendations = &tightened.config.load[0];
+        assert_eq!(
+            recommendations.clients,
+            Some(8),
+            "the base's traffic applies"
+        );
+        assert_eq!(recommendations.threshold, Some(Percent(0.10)));
+        // The deleted one keeps its settings; the gate's threshold (the stricter 3%) applies to it.
+        assert_eq!(tightened.config.load[1].threshold, None);
+        assert_eq!(tightened.config.gate.threshold, Percent(0.03));
+        let text = tightened.changes.join("\n");
+        assert!(
+            text.contains("removes `[[load]] \"catalogue under load\"`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`[[load]] \"recommendations under load\"`.threshold from 10% to 50%"),
+            "{text}"
+        );
+        assert!(text.contains("8 clients"), "{text}");
     }
 
     const BASE_TOML: &str = r#"

@@ -194,38 +194,11 @@ impl Run<'_> {
         let uses_proxy = probes.iter().any(|p| count_source(p) == CountSource::Proxy);
         super::app::build(app_config, working_dir, extra_env)?;
 
-        let proxy =
-            if uses_proxy {
-                let parsed = DatabaseUrl::parse(&url).map_err(|e| ProbeError::BadDatabaseUrl {
-                    message: e.to_string(),
-                })?;
-                let db_kind = match kind {
-                    DatabaseKind::Mysql => DbKind::Mysql,
-                    _ => DbKind::Postgres,
-                };
-                if parsed.kind != db_kind {
-                    return Err(ProbeError::BadDatabaseUrl {
-                        message: format!(
-                            "{:?} is a {:?} URL but [database] kind says {:?}; make them agree",
-                            redact_password(&url),
-                            parsed.kind,
-                            db_kind
-                        ),
-                    });
-                }
-                let upstream = parsed.host_port;
-                let proxy = CountingProxy::start(ProxyConfig::new(db_kind, upstream.clone()))
-                    .map_err(|e| ProbeError::Proxy {
-                        message: e.to_string(),
-                    })?;
-                progress.status(&format!(
-                    "counting proxy on {} -> {upstream}",
-                    proxy.local_addr()
-                ));
-                Some(proxy)
-            } else {
-                None
-            };
+        let proxy = if uses_proxy {
+            Some(start_proxy(kind, &url, progress)?)
+        } else {
+            None
+        };
         let app_database_url = match &proxy {
             Some(proxy) => proxied_url(&url, proxy.local_addr())?,
             None => url.clone(),
@@ -309,6 +282,43 @@ impl Run<'_> {
     }
 }
 
+/// Start the counting proxy in front of the server of `url`, which must be
+/// of `kind` (postgres or mysql).
+pub(crate) fn start_proxy(
+    kind: DatabaseKind,
+    url: &str,
+    progress: &Progress,
+) -> Result<CountingProxy, ProbeError> {
+    let parsed = DatabaseUrl::parse(url).map_err(|e| ProbeError::BadDatabaseUrl {
+        message: e.to_string(),
+    })?;
+    let db_kind = match kind {
+        DatabaseKind::Mysql => DbKind::Mysql,
+        _ => DbKind::Postgres,
+    };
+    if parsed.kind != db_kind {
+        return Err(ProbeError::BadDatabaseUrl {
+            message: format!(
+                "{:?} is a {:?} URL but [database] kind says {:?}; make them agree",
+                redact_password(url),
+                parsed.kind,
+                db_kind
+            ),
+        });
+    }
+    let upstream = parsed.host_port;
+    let proxy = CountingProxy::start(ProxyConfig::new(db_kind, upstream.clone())).map_err(|e| {
+        ProbeError::Proxy {
+            message: e.to_string(),
+        }
+    })?;
+    progress.status(&format!(
+        "counting proxy on {} -> {upstream}",
+        proxy.local_addr()
+    ));
+    Ok(proxy)
+}
+
 /// The probes to run, in file order: the measured ones and every earlier probe
 /// whose captures they (or a probe they need) use.
 fn with_capture_sources<'a>(all: &'a [Probe], measured: &[&str]) -> Vec<&'a Probe> {
@@ -380,7 +390,7 @@ fn summarize(
     }
 }
 
-fn check_faults(faults: &[ConnectionFault], url: &str) -> Result<(), ProbeError> {
+pub(crate) fn check_faults(faults: &[ConnectionFault], url: &str) -> Result<(), ProbeError> {
     // A client closing its own connection is the app's business; the database
     // being unreachable, refusing the login or closing mid-query is a fault.
     match faults.iter().find(|f| f.kind != FaultKind::ClientProtocol) {
@@ -419,26 +429,25 @@ struct Session<'a> {
     database_url: &'a str,
 }
 
-fn request(
-    session: &Session<'_>,
+/// A probe's request, sent and answered with the status it expects.
+pub(crate) struct Answer {
+    pub status: u16,
+    pub headers: ureq::http::HeaderMap,
+    /// The body as text (at most 1 MiB).
+    pub body: String,
+    pub finished: Instant,
+}
+
+/// Fill a probe's templates, send its request and check the status.
+pub(crate) fn send(
+    agent: &ureq::Agent,
     app: &mut RunningApp,
     probe: &Probe,
-    source: &CountSource,
     captured: &BTreeMap<String, String>,
-) -> Result<RequestCount, ProbeError> {
-    let Session {
-        agent,
-        proxy,
-        loaded,
-        kind,
-        database_url,
-    } = *session;
+) -> Result<Answer, ProbeError> {
     let fill = |text: &str| super::template::fill(text, captured, &probe.name);
     let url = format!("{}{}", app.base_url, fill(&probe.path)?);
     let endpoint = format!("{} {}", probe.method.to_uppercase(), probe.path);
-    if let Some(proxy) = proxy {
-        check_faults(&proxy.drain().faults, database_url)?; // nothing before the request belongs to it
-    }
     let mut builder = ureq::http::Request::builder()
         .method(probe.method.to_uppercase().as_str())
         .uri(&url);
@@ -472,20 +481,7 @@ fn request(
         }
     };
     let status = response.status().as_u16();
-    let header_values = |name: &str| -> Vec<String> {
-        response
-            .headers()
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok().map(str::to_string))
-            .collect()
-    };
-    let count_header = match source {
-        CountSource::Header(name) => Some((name.clone(), header_values(name))),
-        _ => None,
-    };
-    let server_timing = header_values("server-timing");
-    let statement_lines = header_values(counting::STATEMENT_HEADER);
+    let headers = response.headers().clone();
     let body = response
         .body_mut()
         .with_config()
@@ -515,6 +511,93 @@ fn request(
             body_start: super::template::redact(&start, captured),
         });
     }
+    Ok(Answer {
+        status,
+        headers,
+        body,
+        finished,
+    })
+}
+
+/// The values later requests need from `[[probe]]` captures: the probes whose
+/// captures `templates` use (and the ones those need), sent once each in file
+/// order against `app`.
+pub(crate) fn captures_for<'a>(
+    all: &[Probe],
+    templates: impl Iterator<Item = &'a str>,
+    app: &mut RunningApp,
+    request_timeout: Duration,
+) -> Result<BTreeMap<String, String>, ProbeError> {
+    let mut wanted: Vec<String> = Vec::new();
+    for text in templates {
+        for reference in super::template::references(text) {
+            if let super::template::Reference::Captured(name) = reference {
+                wanted.push(name);
+            }
+        }
+    }
+    let sources: Vec<&str> = all
+        .iter()
+        .filter(|p| p.capture.keys().any(|k| wanted.contains(k)))
+        .map(|p| p.name.as_str())
+        .collect();
+    let mut captured = BTreeMap::new();
+    if sources.is_empty() {
+        return Ok(captured);
+    }
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(request_timeout))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    for probe in with_capture_sources(all, &sources) {
+        let answer = send(&agent, app, probe, &captured)?;
+        captured.extend(super::template::capture(
+            &probe.name,
+            &probe.capture,
+            &answer.body,
+        )?);
+    }
+    Ok(captured)
+}
+
+fn request(
+    session: &Session<'_>,
+    app: &mut RunningApp,
+    probe: &Probe,
+    source: &CountSource,
+    captured: &BTreeMap<String, String>,
+) -> Result<RequestCount, ProbeError> {
+    let Session {
+        agent,
+        proxy,
+        loaded,
+        kind,
+        database_url,
+    } = *session;
+    let endpoint = format!("{} {}", probe.method.to_uppercase(), probe.path);
+    if let Some(proxy) = proxy {
+        check_faults(&proxy.drain().faults, database_url)?; // nothing before the request belongs to it
+    }
+    let Answer {
+        status,
+        headers,
+        body,
+        finished,
+    } = send(agent, app, probe, captured)?;
+    let header_values = |name: &str| -> Vec<String> {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect()
+    };
+    let count_header = match source {
+        CountSource::Header(name) => Some((name.clone(), header_values(name))),
+        _ => None,
+    };
+    let server_timing = header_values("server-timing");
+    let statement_lines = header_values(counting::STATEMENT_HEADER);
     let excluded_classes = &loaded.config.probes.exclude;
     let is_excluded = |class: StatementClass| excluded_classes.iter().any(|c| c == class.as_str());
     let sql_dialect = dialect(kind);

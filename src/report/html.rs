@@ -2,7 +2,8 @@
 //! entry a plot drawn with plotters' SVG backend and inlined: for a benchmark a
 //! strip plot of baseline and current per-iteration samples with the location
 //! the change is computed from (their fastest sample),
-//! for a probe a bar chart of statements per fingerprint before and after.
+//! for a probe a bar chart of statements per fingerprint before and after,
+//! for a load probe the base and head latency distributions on one chart.
 //! No script, no external resource; every name is escaped.
 
 use std::fmt::Write as _;
@@ -162,6 +163,21 @@ fn cells(entry: &Entry) -> (String, String, String) {
             format!("{} statements", format_count(probe.current_total)),
             String::new(),
         )
+    } else if let Some(load) = entry.load() {
+        let figures = super::load_figures(load, super::load_reason(entry));
+        (
+            format!(
+                "{} {}",
+                load.quantile,
+                format_duration_ns(load.base.quantile_all_ms * 1e6)
+            ),
+            format!(
+                "{} {}",
+                load.quantile,
+                format_duration_ns(load.head.quantile_all_ms * 1e6)
+            ),
+            figures.change,
+        )
     } else {
         ("-".to_owned(), "-".to_owned(), "-".to_owned())
     }
@@ -243,8 +259,113 @@ fn entry_section(page: &mut String, entry: &Entry) -> io::Result<()> {
             fingerprint_table(page, probe);
         }
     }
+    if let Some(load) = entry.load() {
+        let figures = super::load_figures(load, super::load_reason(entry));
+        let _ = writeln!(
+            page,
+            "<p><code>{}</code> under {} ({:.0} s per round and side): {}; {}</p>",
+            escape_html(&load.endpoint),
+            escape_html(&load.traffic),
+            load.duration_s,
+            escape_html(&figures.latency),
+            escape_html(&figures.throughput)
+        );
+        for extra in [&figures.errors, &figures.database] {
+            if !extra.is_empty() {
+                let _ = writeln!(page, "<p>{}</p>", escape_html(extra));
+            }
+        }
+        if !load.base.distribution.is_empty() || !load.head.distribution.is_empty() {
+            page.push_str(&latency_plot(load).map_err(plot_error)?);
+        }
+    }
     page.push_str("</section>\n");
     Ok(())
+}
+
+/// Where a percentile goes on a latency plot's horizontal axis: `-log10(1 -
+/// p)`, so the tail (p90, p99, p99.9) gets as much room as the body.
+fn percentile_position(percentile: f64) -> f64 {
+    -(1.0 - (percentile / 100.0).min(0.999)).log10()
+}
+
+/// Latency against percentile, base and head on one chart, with the
+/// verdict's quantile marked.
+fn latency_plot(load: &crate::comparison::LoadChange) -> PlotResult<String> {
+    let highest = load
+        .base
+        .distribution
+        .iter()
+        .chain(&load.head.distribution)
+        .map(|point| point[1])
+        .filter(|ms| ms.is_finite())
+        .fold(0.0_f64, f64::max);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (1000, 320)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..3.0, 0.0..(highest * 1.15).max(1e-3))?;
+        chart
+            .configure_mesh()
+            .x_labels(4)
+            .x_label_formatter(&|position| {
+                let percentile = 100.0 * (1.0 - 10f64.powf(-position));
+                format!("p{}", (percentile * 10.0).round() / 10.0)
+            })
+            .y_label_formatter(&|ms| format_duration_ns(ms * 1e6))
+            .x_desc("percentile of requests")
+            .y_desc("latency")
+            .label_style(("sans-serif", 14))
+            .axis_desc_style(("sans-serif", 14))
+            .draw()?;
+        for (side, color, label) in [
+            (&load.base, BASELINE_COLOR, "base build"),
+            (&load.head, CURRENT_COLOR, "head build"),
+        ] {
+            let points: Vec<(f64, f64)> = side
+                .distribution
+                .iter()
+                .filter(|point| point[1].is_finite())
+                .map(|point| (percentile_position(point[0]), point[1]))
+                .collect();
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    points,
+                    color.stroke_width(3),
+                )))?
+                .label(format!(
+                    "{label} ({} {})",
+                    load.quantile,
+                    format_duration_ns(side.quantile_all_ms * 1e6)
+                ))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(3))
+                });
+        }
+        let quantile: f64 = load
+            .quantile
+            .trim_start_matches('p')
+            .parse()
+            .unwrap_or(95.0);
+        let marker = percentile_position(quantile);
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(marker, 0.0), (marker, highest * 1.1)],
+            BLACK.mix(0.35).stroke_width(1),
+        )))?;
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .label_font(("sans-serif", 14))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .draw()?;
+        root.present()?;
+    }
+    Ok(svg)
 }
 
 fn fingerprint_table(page: &mut String, probe: &ProbeChange) {

@@ -148,6 +148,97 @@ pub fn bench_figures(bench: &crate::comparison::BenchChange) -> (String, String,
     }
 }
 
+/// The figures of a load probe, base -> head, each as one cell.
+pub struct LoadFigures {
+    /// `p95 12.0 ms -> 41.0 ms`
+    pub latency: String,
+    /// `+241.7% [+198.0%, +290.1%]`
+    pub change: String,
+    /// `850 -> 240 requests/s`
+    pub throughput: String,
+    /// `0% -> 4.2% failed (HTTP 500 x12)`; empty when neither side failed.
+    pub errors: String,
+    /// `statements/request 1.0 -> 31.0; database time/request 0.40 ms -> 9.80 ms; rows/request 1.0 -> 30.0`;
+    /// empty without a counting proxy.
+    pub database: String,
+}
+
+fn format_ms(ms: f64) -> String {
+    format_duration_ns(ms * 1e6)
+}
+
+/// A load probe's figures for a report row.
+pub fn load_figures(
+    load: &crate::comparison::LoadChange,
+    reason: Option<&crate::comparison::LoadReason>,
+) -> LoadFigures {
+    let (base, head) = (&load.base, &load.head);
+    let latency = format!(
+        "{} {} → {}",
+        load.quantile,
+        format_ms(base.quantile_all_ms),
+        format_ms(head.quantile_all_ms)
+    );
+    let change = reason.map_or_else(
+        || format_percent(head.quantile_all_ms / base.quantile_all_ms),
+        |r| format_change(r.latency.ratio, r.latency.ratio_low, r.latency.ratio_high),
+    );
+    let throughput = format!("{:.0} → {:.0} requests/s", base.throughput, head.throughput);
+    let errors = if base.errors == 0 && head.errors == 0 {
+        String::new()
+    } else {
+        let mut kinds: Vec<(&String, &u64)> = head.error_kinds.iter().collect();
+        kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let kinds: Vec<String> = kinds
+            .iter()
+            .take(3)
+            .map(|(kind, n)| format!("{kind} x{n}"))
+            .collect();
+        let mut text = format!(
+            "{:.1}% → {:.1}% failed",
+            base.error_rate() * 100.0,
+            head.error_rate() * 100.0
+        );
+        if !kinds.is_empty() {
+            let _ = write!(text, " ({})", kinds.join(", "));
+        }
+        text
+    };
+    let mut database = Vec::new();
+    if let (Some(b), Some(h)) = (base.statements_per_request, head.statements_per_request) {
+        database.push(format!("statements/request {b:.1} → {h:.1}"));
+    }
+    if let (Some(b), Some(h)) = (base.database_ms_per_request, head.database_ms_per_request) {
+        database.push(format!(
+            "database time/request {} → {}",
+            format_ms(b),
+            format_ms(h)
+        ));
+    }
+    if let (Some(b), Some(h)) = (base.rows_per_request, head.rows_per_request) {
+        database.push(format!("rows/request {b:.1} → {h:.1}"));
+    }
+    LoadFigures {
+        latency,
+        change,
+        throughput,
+        errors,
+        database: database.join("; "),
+    }
+}
+
+/// The reason of a load probe's entry, when it is one.
+pub fn load_reason(entry: &crate::comparison::Entry) -> Option<&crate::comparison::LoadReason> {
+    match &entry.reason {
+        crate::comparison::Reason::Load(reason) => Some(reason),
+        crate::comparison::Reason::Accepted { regression, .. } => match regression.as_ref() {
+            crate::comparison::Reason::Load(reason) => Some(reason),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// One plain-text line (not escaped) with the verdict, the numbers and the rule:
 /// `regressed: 1.00 µs -> 1.20 µs, change +20.0% [+15.0%, +25.0%] (rule)`.
 pub fn entry_summary(entry: &crate::comparison::Entry) -> String {
@@ -172,6 +263,18 @@ pub fn entry_summary(entry: &crate::comparison::Entry) -> String {
             );
         }
         text
+    } else if let Some(load) = entry.load() {
+        let figures = load_figures(load, load_reason(entry));
+        let mut text = format!(
+            "{} under {}: {}, change {}; {}",
+            load.endpoint, load.traffic, figures.latency, figures.change, figures.throughput
+        );
+        for extra in [&figures.errors, &figures.database] {
+            if !extra.is_empty() {
+                let _ = write!(text, "; {extra}");
+            }
+        }
+        text.replace('→', "->")
     } else {
         String::new()
     };

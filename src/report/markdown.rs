@@ -271,6 +271,11 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
                 .filter(|entry| entry.kind() == EntryKind::Probe)
                 .map(|entry| probe_row(entry))
                 .collect();
+            let loads: Vec<String> = entries
+                .iter()
+                .filter(|entry| entry.kind() == EntryKind::Load)
+                .map(|entry| load_row(entry))
+                .collect();
             let mut tables = Vec::new();
             if !benches.is_empty() {
                 tables.push(Table {
@@ -286,6 +291,14 @@ fn sections(comparison: &Comparison) -> Vec<Section> {
                              |---|---|--:|---|---|\n"
                         .to_owned(),
                     rows: probes,
+                });
+            }
+            if !loads.is_empty() {
+                tables.push(Table {
+                    header: "| load probe | endpoint | latency | change [interval] | throughput | database per request | decided by |\n\
+                             |---|---|--:|--:|--:|---|---|\n"
+                        .to_owned(),
+                    rows: loads,
                 });
             }
             Some(Section {
@@ -305,6 +318,14 @@ fn decided_by(reason: &Reason) -> String {
     match reason {
         Reason::Timing(timing) => timing_words(timing),
         Reason::Counts(counts) => counts.words(),
+        Reason::Load(load) => match &load.errors {
+            Some(errors) => format!(
+                "{:.1}% of requests failed at head, none at the base (more than {:.0}% fails)",
+                errors.head_rate * 100.0,
+                crate::comparison::LOAD_ERROR_RATE * 100.0
+            ),
+            None => timing_words(&load.latency),
+        },
         Reason::Confirmation {
             outcome,
             stored,
@@ -454,6 +475,36 @@ fn probe_row(entry: &Entry) -> String {
     format!(
         "| {name} | {endpoint} | {statements} | {} | {decided_by} |\n",
         fingerprint_cell(probe)
+    )
+}
+
+fn load_row(entry: &Entry) -> String {
+    let name = escape_markdown(&clip_chars(&entry.id, MAX_NAME_CHARS));
+    let mut decided_by =
+        escape_markdown(&clip_chars(&decided_by(&entry.reason), MAX_WARNING_CHARS));
+    push_acceptance(entry, &mut decided_by);
+    let Some(load) = entry.load() else {
+        return format!("| {name} | - | - | - | - | - | {decided_by} |\n");
+    };
+    let figures = super::load_figures(load, super::load_reason(entry));
+    let endpoint = markdown_code_span(&clip_chars(&load.endpoint, MAX_NAME_CHARS), true);
+    let mut throughput = format!(
+        "{} ({})",
+        figures.throughput,
+        escape_markdown(&load.traffic)
+    );
+    if !figures.errors.is_empty() {
+        let _ = write!(throughput, "<br>{}", escape_markdown(&figures.errors));
+    }
+    let database = if figures.database.is_empty() {
+        "-".to_owned()
+    } else {
+        escape_markdown(&figures.database).replace("; ", "<br>")
+    };
+    format!(
+        "| {name} | {endpoint} | {} | {} | {throughput} | {database} | {decided_by} |\n",
+        escape_markdown(&figures.latency),
+        figures.change
     )
 }
 

@@ -25,8 +25,8 @@ pub use escape::{
 pub use github::GithubReporter;
 pub use html::HtmlReporter;
 pub use human::{
-    bench_figures, format_change, format_duration_ns, format_instructions, format_percent,
-    short_sha,
+    LoadFigures, bench_figures, format_change, format_duration_ns, format_instructions,
+    format_percent, load_figures, load_reason, short_sha,
 };
 pub use json::JsonReporter;
 pub use junit::JunitReporter;

@@ -227,6 +227,8 @@ fn add_entry(table: &mut Table, entry: &Entry) {
                 Cell::new(""),
             ]);
         }
+    } else if let Some(load) = entry.load() {
+        add_load(table, entry, load, color, verdict);
     } else {
         let (baseline, current, change) = match entry.bench() {
             Some(bench) => super::bench_figures(bench),
@@ -239,6 +241,61 @@ fn add_entry(table: &mut Table, entry: &Entry) {
             colored(change, color),
             verdict,
         ]);
+    }
+}
+
+/// A load probe: the quantile base and head, then throughput, failures and
+/// what the database did per request.
+fn add_load(
+    table: &mut Table,
+    entry: &Entry,
+    load: &crate::comparison::LoadChange,
+    color: Option<Color>,
+    verdict: Cell,
+) {
+    let ms = |value: f64| super::format_duration_ns(value * 1e6);
+    let change = super::load_reason(entry).map_or_else(
+        || "-".to_owned(),
+        |r| super::format_change(r.latency.ratio, r.latency.ratio_low, r.latency.ratio_high),
+    );
+    let (base, head) = (&load.base, &load.head);
+    table.add_row(vec![
+        Cell::new(probe_name(&entry.id, &load.endpoint)),
+        Cell::new(format!("{} {}", load.quantile, ms(base.quantile_all_ms))),
+        Cell::new(format!("{} {}", load.quantile, ms(head.quantile_all_ms))),
+        colored(change, color),
+        verdict,
+    ]);
+    let mut detail = |what: String, before: String, after: String| {
+        table.add_row(vec![
+            Cell::new(format!("  └ {what}")),
+            Cell::new(before),
+            Cell::new(after),
+            Cell::new(""),
+            Cell::new(""),
+        ]);
+    };
+    detail(
+        format!("requests/s ({})", load.traffic),
+        format!("{:.0}", base.throughput),
+        format!("{:.0}", head.throughput),
+    );
+    if base.errors > 0 || head.errors > 0 {
+        detail(
+            "failed".to_owned(),
+            format!("{:.1}%", base.error_rate() * 100.0),
+            format!("{:.1}%", head.error_rate() * 100.0),
+        );
+    }
+    if let (Some(b), Some(h)) = (base.statements_per_request, head.statements_per_request) {
+        detail(
+            "statements/request".to_owned(),
+            format!("{b:.1}"),
+            format!("{h:.1}"),
+        );
+    }
+    if let (Some(b), Some(h)) = (base.database_ms_per_request, head.database_ms_per_request) {
+        detail("database time/request".to_owned(), ms(b), ms(h));
     }
 }
 

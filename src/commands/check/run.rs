@@ -44,6 +44,7 @@ pub(super) fn execute(
     }
     let mut comparison = compare_stored(&plan, &current);
     settle_timings(&plan, options, &mut comparison, deadline)?;
+    settle_loads(&plan, options, &mut comparison, deadline)?;
     if let Some(git) = &plan.git
         && let Some(commit) = git.merge_base
     {
@@ -261,6 +262,146 @@ fn settle_timings(
         compare::confirm::apply_confirmation(comparison, &suspected, &measured);
     }
     Ok(())
+}
+
+/// The load probes: the merge-base's build of the app against the head's,
+/// started alternately, round after round (see [`crate::load`]).
+fn settle_loads(
+    plan: &Plan,
+    options: &CheckOptions,
+    comparison: &mut Comparison,
+    deadline: Option<Instant>,
+) -> Result<(), Error> {
+    let config = &plan.loaded.config;
+    if config.load.is_empty() || !options.measure.probes {
+        return Ok(());
+    }
+    let selection = crate::commands::Selection::new(&plan.loaded, &options.measure)?;
+    let loads: Vec<&crate::config::Load> = config
+        .load
+        .iter()
+        .filter(|l| selection.contains(&l.name))
+        .collect();
+    if loads.is_empty() {
+        return Ok(());
+    }
+    if plan.results_file.is_some() {
+        comparison.warnings.push(format!(
+            "{} load probe(s) were not measured: they compare the merge-base's build of the app with this one's in the check itself, and --results holds measurements made elsewhere",
+            loads.len()
+        ));
+        return Ok(());
+    }
+    let (Some(git), Some(commit), Some(label)) = (
+        plan.git.as_ref(),
+        plan.git.as_ref().and_then(|g| g.merge_base),
+        plan.git.as_ref().and_then(|g| g.base_label.clone()),
+    ) else {
+        comparison.warnings.push(format!(
+            "{} load probe(s) were not measured: they compare the merge-base's build of the app with this one's, and this check has no merge-base (run it in a git repository whose `[gate].base_ref` exists)",
+            loads.len()
+        ));
+        return Ok(());
+    };
+    let base_checkout = checkout::in_worktree(&git.repo, &plan.loaded, commit, Role::Base)?;
+    let base = crate::load::Side {
+        label: label.clone(),
+        dir: &base_checkout.project_dir,
+        env: &base_checkout.env,
+    };
+    let head = crate::load::Side {
+        label: plan.head_description.clone(),
+        dir: &plan.head_dir,
+        env: &plan.head_env,
+    };
+    let compare_options = compare_options(&plan.loaded);
+    let rounds = paired::Rounds::new(options.gate.rounds, options.gate.max_rounds);
+    let design = crate::load::Design {
+        first: rounds.first,
+        max: rounds.max,
+        alpha: compare_options.alpha,
+        confidence: compare_options.confidence,
+    };
+    let measured = crate::load::measure_paired(
+        &plan.loaded,
+        &loads,
+        &base,
+        &head,
+        design,
+        deadline,
+        &plan.progress,
+    )?;
+    if let Some((name, kinds)) = compare::load::failing_everywhere(&measured.loads)
+        .into_iter()
+        .next()
+    {
+        return Err(Error::LoadFailing { name, kinds });
+    }
+    let entries = compare::load::entries(
+        &measured.loads,
+        &measured.levels,
+        compare_options.alpha,
+        compare_options.confidence,
+        &label,
+    );
+    if let Some(error) = load_noise(&measured.loads, &entries, rounds.max) {
+        return Err(error);
+    }
+    if !measured.out_of_budget.is_empty() {
+        comparison.warnings.push(format!(
+            "the time budget ran out before every load probe was settled: {} decided on the rounds it had; a longer --budget (or [gate].budget) would settle them",
+            measured.out_of_budget.join(", ")
+        ));
+    }
+    comparison.update_entries(|all| all.extend(entries));
+    Ok(())
+}
+
+/// A load probe that regressed on rounds that disagreed far beyond what the
+/// rounds can resolve, with an interval reaching below its threshold, is the
+/// machine, not the code: exit 2 with the evidence. (The load average says
+/// nothing here: the load probe itself keeps the cores busy.)
+fn load_noise(
+    loads: &[compare::load::LoadRounds],
+    entries: &[crate::comparison::Entry],
+    max_rounds: u32,
+) -> Option<Error> {
+    let changes = compare::load::changes(loads, 0.95);
+    let mut distrusted = Vec::new();
+    for load in loads {
+        let Some(entry) = entries.iter().find(|e| e.id == load.name) else {
+            continue;
+        };
+        let Some(reason) = crate::report::load_reason(entry) else {
+            continue;
+        };
+        let Some(change) = changes.get(&load.name) else {
+            continue;
+        };
+        let limit = load.threshold * f64::from(max_rounds).sqrt() / 4.0;
+        if entry.verdict() == crate::comparison::Verdict::Regressed
+            && reason.errors.is_none()
+            && change.scatter > limit
+            && reason.latency.ratio_low < 1.0 + load.threshold
+        {
+            distrusted.push(format!(
+                "{}: {} {} [{}, {}] over {} rounds whose ratios scattered by {:.1}% (sd), beyond the {:.1}% the rounds can resolve",
+                load.name,
+                load.quantile_label,
+                crate::comparison::percent(reason.latency.ratio),
+                crate::comparison::percent(reason.latency.ratio_low),
+                crate::comparison::percent(reason.latency.ratio_high),
+                change.rounds,
+                change.scatter * 100.0,
+                limit * 100.0
+            ));
+        }
+    }
+    let threshold = loads.first().map_or(0.05, |l| l.threshold);
+    (!distrusted.is_empty()).then(|| Error::TooNoisy {
+        threshold: format!("{:.0}%", threshold * 100.0),
+        evidence: distrusted.join("; "),
+    })
 }
 
 fn head_side<'a>(plan: &'a Plan, git: &GitPlan) -> Side<'a> {

@@ -47,7 +47,9 @@ use tokio::sync::watch;
 
 use crate::probe::fingerprint::SqlDialect;
 
-pub use recorder::{Activity, ConnectionFault, ConnectionTotals, FaultKind, StatementEvent};
+pub use recorder::{
+    Activity, ConnectionFault, ConnectionTotals, FaultKind, StatementEvent, StatementTotals,
+};
 pub use standalone::{DatabaseUrl, redact_password, run_standalone, run_standalone_until};
 
 /// Default cap on one protocol message: larger lengths are treated as garbage.
@@ -191,6 +193,17 @@ impl CountingProxy {
     /// The address applications connect to instead of the database.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Keep each statement for [`CountingProxy::drain`] (the default), or, under
+    /// load, only add it to the totals of [`CountingProxy::take_totals`].
+    pub fn keep_statements(&self, keep: bool) {
+        self.recorder.keep_statements(keep);
+    }
+
+    /// Statements, database time and rows since the previous call.
+    pub fn take_totals(&self) -> StatementTotals {
+        self.recorder.take_totals()
     }
 
     /// Takes everything recorded since the previous drain.

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// One statement a client sent, recorded when its completion arrived (or when
 /// it became clear none would).
@@ -120,6 +120,16 @@ impl Activity {
     }
 }
 
+/// Statements, database time and rows since the previous
+/// [`super::CountingProxy::take_totals`]: what a load probe divides by its
+/// requests. Database time runs from a statement's send to its completion.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatementTotals {
+    pub statements: u64,
+    pub database_time: Duration,
+    pub rows: u64,
+}
+
 /// The shared store behind [`super::CountingProxy`].
 #[derive(Debug)]
 pub(crate) struct Recorder {
@@ -131,6 +141,12 @@ pub(crate) struct Recorder {
     in_flight: AtomicU64,
     next_connection_id: AtomicU64,
     open_connections: AtomicU64,
+    /// Off under load: statements are only added to the totals below, so
+    /// recording costs a few atomic adds, not a lock and a vector push.
+    keep_statements: AtomicBool,
+    total_statements: AtomicU64,
+    total_database_ns: AtomicU64,
+    total_rows: AtomicU64,
 }
 
 impl Recorder {
@@ -143,6 +159,10 @@ impl Recorder {
             in_flight: AtomicU64::new(0),
             next_connection_id: AtomicU64::new(1),
             open_connections: AtomicU64::new(0),
+            keep_statements: AtomicBool::new(true),
+            total_statements: AtomicU64::new(0),
+            total_database_ns: AtomicU64::new(0),
+            total_rows: AtomicU64::new(0),
         }
     }
 
@@ -191,7 +211,29 @@ impl Recorder {
     }
 
     pub(crate) fn record_statement(&self, event: StatementEvent) {
-        self.lock().statements.push(event);
+        let took = Instant::now().saturating_duration_since(event.at);
+        self.total_statements.fetch_add(1, Ordering::Relaxed);
+        self.total_database_ns.fetch_add(
+            u64::try_from(took.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self.total_rows
+            .fetch_add(event.rows.unwrap_or(0), Ordering::Relaxed);
+        if self.keep_statements.load(Ordering::Relaxed) {
+            self.lock().statements.push(event);
+        }
+    }
+
+    pub(crate) fn keep_statements(&self, keep: bool) {
+        self.keep_statements.store(keep, Ordering::Relaxed);
+    }
+
+    pub(crate) fn take_totals(&self) -> StatementTotals {
+        StatementTotals {
+            statements: self.total_statements.swap(0, Ordering::Relaxed),
+            database_time: Duration::from_nanos(self.total_database_ns.swap(0, Ordering::Relaxed)),
+            rows: self.total_rows.swap(0, Ordering::Relaxed),
+        }
     }
 
     pub(crate) fn record_totals(&self, connection_id: u64, totals: ConnectionTotals) {
