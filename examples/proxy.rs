@@ -1,7 +1,8 @@
 //! The standalone counting proxy, until `perfguard proxy` exists on the command
 //! line. `proxy UPSTREAM_URL [LISTEN_ADDR]` prints every statement as
-//! `perfguard proxy` will; `--quiet` only counts (what scripts/proxy-bench.sh
-//! measures: the relay and its bookkeeping, without a terminal in the loop).
+//! `perfguard proxy` will; `--quiet` only adds statements up, as perfguard's
+//! load probes use the proxy (what scripts/proxy-bench.sh measures: the relay
+//! and its bookkeeping, without a terminal in the loop).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -47,21 +48,20 @@ fn count_quietly(upstream: &str, listen: Option<SocketAddr>) -> Result<(), Strin
     let mut config = ProxyConfig::new(url.kind, url.host_port);
     config.listen = listen;
     let proxy = CountingProxy::start(config).map_err(|error| error.to_string())?;
+    proxy.keep_statements(false);
     println!("listening on {}", proxy.local_addr());
     let stop = Arc::new(AtomicBool::new(false));
     let handler_stop = Arc::clone(&stop);
     ctrlc::set_handler(move || handler_stop.store(true, Ordering::SeqCst))
         .map_err(|error| error.to_string())?;
-    let (mut statements, mut faults) = (0usize, 0usize);
+    let (mut statements, mut faults) = (0u64, 0usize);
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(100));
-        let activity = proxy.drain();
-        statements += activity.statements.len();
-        faults += activity.faults.len();
+        statements += proxy.take_totals().statements;
+        faults += proxy.drain_faults().len();
     }
-    let activity = proxy.drain();
-    statements += activity.statements.len();
-    faults += activity.faults.len();
+    statements += proxy.take_totals().statements;
+    faults += proxy.drain_faults().len();
     println!("{statements} statements, {faults} connection faults");
     proxy.shutdown();
     Ok(())

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Round-trip overhead of perfguard's counting proxy, for docs/figures.md:
-# `pgbench -S` with 1 and 8 clients for a fixed time, directly against
+# `pgbench -S` with 1, 8 and 32 clients for a fixed time, directly against
 # PostgreSQL, through perfguard's proxy, and through pgbouncer in session mode
 # (Debian's package, installed with apt-get when missing), all in one run.
 #
@@ -9,6 +9,9 @@
 # (from /proc), which stays comparable when other work shares the machine.
 # Env:   PGHOST PGPORT PGUSER (default 127.0.0.1 5432 postgres), DURATION, SCALE (1),
 #        ROUNDS (1): repeat the whole matrix, interleaved, and report medians,
+#        CLIENTS ("1 8 32"): the client counts,
+#        HOGS (0): busy-looping processes kept running beside every run (a
+#        loaded machine: the proxy and pgbouncer share the cores with them),
 #        CARGO_TARGET_DIR (where the example binary is built).
 set -euo pipefail
 
@@ -18,6 +21,8 @@ PGUSER=${PGUSER:-postgres}
 DURATION=${DURATION:-10}
 SCALE=${SCALE:-1}
 ROUNDS=${ROUNDS:-1}
+CLIENTS=${CLIENTS:-"1 8 32"}
+HOGS=${HOGS:-0}
 DATABASE="perfguard_proxy_bench_$$"
 REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO_ROOT/target}
@@ -84,7 +89,7 @@ auth_type = trust
 auth_file = $WORK_DIR/userlist.txt
 pool_mode = session
 max_client_conn = 100
-default_pool_size = 20
+default_pool_size = 40
 logfile = $WORK_DIR/pgbouncer.log
 pidfile = $WORK_DIR/pgbouncer.pid
 EOF
@@ -118,8 +123,13 @@ run_pgbench() { # port clients pid -> "tps latency_ms cpu_us_per_transaction"
         'BEGIN { printf "%.2f", t * 1000000 / hz / n }')"
 }
 
+for _ in $(seq 1 "$HOGS"); do
+    sh -c 'while :; do :; done' &
+    PIDS+=("$!")
+done
+
 for round in $(seq 1 "$ROUNDS"); do
-    for clients in 1 8; do
+    for clients in $CLIENTS; do
         for target in direct perfguard pgbouncer; do
             case $target in
                 direct) port=$PGPORT pid="" ;;
@@ -137,9 +147,9 @@ median() { # column -> median of that column over stdin
 }
 
 echo
-echo "pgbench -S, ${DURATION}s per run, median of $ROUNDS round(s), scale $SCALE, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), PostgreSQL $(psql -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -Atc 'SHOW server_version' postgres)"
+echo "pgbench -S, ${DURATION}s per run, median of $ROUNDS round(s), scale $SCALE, $HOGS busy loop(s) beside, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), PostgreSQL $(psql -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -Atc 'SHOW server_version' postgres)"
 printf '%-22s %8s %10s %14s %22s\n' "target" "clients" "TPS" "latency (ms)" "relay CPU (us/txn)"
-for clients in 1 8; do
+for clients in $CLIENTS; do
     for target in direct perfguard pgbouncer; do
         case $target in
             direct) label="PostgreSQL direct" ;;

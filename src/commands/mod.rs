@@ -146,7 +146,7 @@ pub enum Error {
     },
     #[error("--only {pattern:?} is not a valid glob: {message}")]
     BadGlob { pattern: String, message: String },
-    #[error("--only {pattern:?} matches no [[bench]] suite or [[probe]] in {config}")]
+    #[error("--only {pattern:?} matches no [[bench]] suite, [[probe]] or [[load]] in {config}")]
     NothingSelected { pattern: String, config: String },
     #[error("{path}: cannot write the report: {source}")]
     Report {
@@ -310,8 +310,11 @@ pub(crate) fn measure_allowing(
         .filter(|s| !(options.skip_timed && options.measure_of(s) == Measure::Time))
         .collect();
     if let Some(pattern) = &options.only {
-        let probes_selected =
-            options.probes && loaded.config.probe.iter().any(|p| selected(&p.name));
+        // Load probes are measured by `check` (both builds), not here, but
+        // a pattern naming one selects something.
+        let probes_selected = options.probes
+            && (loaded.config.probe.iter().any(|p| selected(&p.name))
+                || loaded.config.load.iter().any(|l| selected(&l.name)));
         if suites.is_empty() && !probes_selected {
             return Err(Error::NothingSelected {
                 pattern: pattern.clone(),

@@ -459,4 +459,41 @@ mod tests {
         assert_eq!(failing.len(), 1);
         assert_eq!(failing[0].1, "HTTP 500");
     }
+
+    #[test]
+    fn every_report_format_shows_the_load_probe_and_the_file_reads_back() {
+        use crate::comparison::{Comparison, Side};
+        use crate::report::{Format, ReportOptions, render_to_string};
+        let slow = load(vec![(10.0, 15.1), (10.2, 15.0), (9.9, 14.8), (10.1, 15.3)]);
+        let side = || Side {
+            revision: crate::results::Revision::default(),
+            machine: crate::machine::current(),
+            source: "measured".into(),
+        };
+        let comparison = Comparison::new(
+            side(),
+            side(),
+            0.05,
+            entries(&[slow], &BTreeMap::new(), 0.05, 0.95, "merge-base 1a2b3c4d"),
+        );
+        for format in Format::ALL {
+            let text = render_to_string(format, &comparison, &ReportOptions::default()).unwrap();
+            assert!(text.contains("recommendations under load"), "{format}: {text}");
+            if format != Format::Json {
+                assert!(
+                    text.contains("10") && text.contains("15") && text.contains("ms"),
+                    "{format} lacks the p95 figures: {text}"
+                );
+            }
+        }
+        let markdown = render_to_string(Format::Markdown, &comparison, &ReportOptions::default()).unwrap();
+        assert!(markdown.contains("statements/request 3\\.0 → 3\\.0"), "{markdown}");
+        let html = render_to_string(Format::Html, &comparison, &ReportOptions::default()).unwrap();
+        assert!(html.contains("<svg") && html.contains("head build"), "{html}");
+        let junit = render_to_string(Format::Junit, &comparison, &ReportOptions::default()).unwrap();
+        assert!(junit.contains("<failure"), "{junit}");
+        let read: Comparison = serde_json::from_str(&comparison.to_json()).unwrap();
+        assert_eq!(read.entries()[0].verdict(), Verdict::Regressed);
+        assert_eq!(read.entries()[0].load(), comparison.entries()[0].load());
+    }
 }

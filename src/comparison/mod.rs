@@ -17,7 +17,7 @@ pub use reason::{
     Confirmation, CountReason, CountRule, ErrorRise, LOAD_ERROR_RATE, LoadReason, QueryReason,
     Reason, TimingReason, TimingRule, TimingSource, describe_diff,
 };
-pub(crate) use reason::{percent, percent_fine};
+pub(crate) use reason::{level, percent, percent_fine};
 
 /// The commit trailer that accepts a regression: `Perf-Accepted: <id-glob>: <reason>`.
 pub const ACCEPT_TRAILER: &str = "Perf-Accepted";

@@ -304,6 +304,18 @@ pub enum Reason {
     },
 }
 
+/// A significance level with at most three decimals and no trailing zeros:
+/// `0.05` -> `0.05`, `0.0277210535` (a sequential look's level) -> `0.028`.
+pub(crate) fn level(alpha: f64) -> String {
+    let text = format!("{alpha:.3}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text == "0" || text.is_empty() {
+        format!("{alpha:.1e}")
+    } else {
+        text.to_string()
+    }
+}
+
 /// A ratio as a signed percentage: `1.3` -> `+30.0%`.
 pub(crate) fn percent(ratio: f64) -> String {
     format!("{:+.1}%", (ratio - 1.0) * 100.0)
@@ -328,7 +340,7 @@ impl TimingReason {
             percent(self.ratio_high)
         );
         let limit = format!("{:.1}%", self.threshold * 100.0);
-        let (p_adjusted, alpha) = (self.p_adjusted, self.alpha);
+        let (p_adjusted, alpha) = (self.p_adjusted, level(self.alpha));
         let rule = match self.rule {
             TimingRule::Slower => format!(
                 "slower by {interval}: significant (Holm-adjusted p = {p_adjusted:.2e} < {alpha}) and the interval reaches the {limit} threshold"

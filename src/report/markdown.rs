@@ -409,7 +409,7 @@ fn timing_words(timing: &TimingReason) -> String {
     let rule = match timing.rule {
         TimingRule::Slower => format!(
             "significant ({p} < {}); the interval reaches the {limit} threshold",
-            timing.alpha
+            crate::comparison::level(timing.alpha)
         ),
         TimingRule::Faster => {
             format!("significant ({p}); the interval reaches the {limit} threshold")

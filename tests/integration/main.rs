@@ -8,6 +8,7 @@ mod gate;
 mod gate_git;
 mod init;
 mod instructions;
+mod load;
 mod probes;
 mod proxy;
 mod quality;

@@ -235,7 +235,20 @@ fn resolve_in_git(
     }
     let baselines_relative = project_relative.join(&loaded.config.gate.baselines);
 
+    let only_loads = loaded.config.bench.is_empty() && loaded.config.probe.is_empty();
     let (mut baseline, baseline_source) = match (baselines_from, merge_base) {
+        // Load probes compare two builds in the check itself: no baseline.
+        _ if only_loads => (
+            Results::new(
+                crate::results::Revision {
+                    commit: merge_base.map(|c| c.to_string()),
+                    ..crate::results::Revision::default()
+                },
+                crate::machine::current(),
+            ),
+            "no baselines (load probes only: they compare the two builds in this check)"
+                .to_string(),
+        ),
         (BaselinesFrom::Base, Some(commit)) => {
             let (set, source) =
                 read_base_baselines(&head_repo, commit, &baselines_relative, &base_ref)?;

@@ -297,11 +297,10 @@ fn settle_loads(
         plan.git.as_ref().and_then(|g| g.merge_base),
         plan.git.as_ref().and_then(|g| g.base_label.clone()),
     ) else {
-        comparison.warnings.push(format!(
-            "{} load probe(s) were not measured: they compare the merge-base's build of the app with this one's, and this check has no merge-base (run it in a git repository whose `[gate].base_ref` exists)",
+        return Err(Error::Usage(format!(
+            "{} load probe(s) compare the merge-base's build of the app with this one's, and this check has no merge-base: run it in a git repository where `[gate].base_ref` exists (or --against REF), or leave them out with --no-probes or --only",
             loads.len()
-        ));
-        return Ok(());
+        )));
     };
     let base_checkout = checkout::in_worktree(&git.repo, &plan.loaded, commit, Role::Base)?;
     let base = crate::load::Side {

@@ -210,16 +210,28 @@ impl Recorder {
             .fetch_max(self.stamp(Instant::now()), Ordering::Relaxed);
     }
 
-    pub(crate) fn record_statement(&self, event: StatementEvent) {
-        let took = Instant::now().saturating_duration_since(event.at);
+    /// Add a statement sent at `at`, completed now, to the totals.
+    pub(crate) fn count_statement(&self, at: Instant, rows: Option<u64>) {
+        let took = Instant::now().saturating_duration_since(at);
         self.total_statements.fetch_add(1, Ordering::Relaxed);
         self.total_database_ns.fetch_add(
             u64::try_from(took.as_nanos()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
         self.total_rows
-            .fetch_add(event.rows.unwrap_or(0), Ordering::Relaxed);
-        if self.keep_statements.load(Ordering::Relaxed) {
+            .fetch_add(rows.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// Whether statements are kept for [`Recorder::drain`]: when not, a
+    /// session need not even build the [`StatementEvent`] (nor copy its SQL).
+    pub(crate) fn keeps_statements(&self) -> bool {
+        self.keep_statements.load(Ordering::Relaxed)
+    }
+
+    /// Count a statement and, when statements are kept, keep it.
+    pub(crate) fn record_statement(&self, event: StatementEvent) {
+        self.count_statement(event.at, event.rows);
+        if self.keeps_statements() {
             self.lock().statements.push(event);
         }
     }
@@ -237,7 +249,8 @@ impl Recorder {
     }
 
     pub(crate) fn record_totals(&self, connection_id: u64, totals: ConnectionTotals) {
-        if totals == ConnectionTotals::default() {
+        // Per-connection totals serve `drain`; under load nobody drains them.
+        if totals == ConnectionTotals::default() || !self.keeps_statements() {
             return;
         }
         let mut activity = self.lock();

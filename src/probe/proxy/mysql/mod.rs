@@ -474,6 +474,10 @@ impl Session {
 
     fn record(&self, pending: PendingStatement, rows: Option<u64>, confirmed: bool, failed: bool) {
         self.recorder.statement_resolved();
+        if !self.recorder.keeps_statements() {
+            self.recorder.count_statement(pending.at, rows);
+            return;
+        }
         self.recorder.record_statement(StatementEvent {
             connection_id: self.connection_id,
             sql: pending.sql.to_string(),

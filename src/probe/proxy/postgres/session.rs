@@ -225,6 +225,10 @@ impl Session {
         confirmed: bool,
         failed: bool,
     ) {
+        if !self.recorder.keeps_statements() {
+            self.recorder.count_statement(at, rows);
+            return;
+        }
         self.recorder.record_statement(StatementEvent {
             connection_id: self.connection_id,
             sql: sql.to_owned(),
