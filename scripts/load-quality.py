@@ -57,7 +57,7 @@ setup = "SHOP_SEED_ORDERS=2400 cargo run --release -q -p shop -- seed"
 [[load]]
 name = "recommendations under load"
 path = "/products/42/recommendations"
-clients = {clients}
+{traffic}
 duration = "{duration}"
 threshold = "{threshold}"
 quantile = "p95"
@@ -86,7 +86,9 @@ def make_repo(work, args):
                               "postgres://postgres@127.0.0.1:5432/postgres")
     server = database.rsplit("/", 1)[0]
     (repo / "perfguard.toml").write_text(CONFIG.format(
-        url=f"{server}/shopload", clients=args.clients, duration=args.duration,
+        url=f"{server}/shopload",
+        traffic=f"rate = {args.rate}" if args.rate else f"clients = {args.clients}",
+        duration=args.duration,
         threshold=args.threshold))
     subprocess.run(["cargo", "metadata", "--quiet", "--format-version", "1"], cwd=repo,
                    check=True, stdout=subprocess.DEVNULL)
@@ -176,6 +178,7 @@ def main():
     parser.add_argument("--trials", type=int, default=2, help="checks per effect")
     parser.add_argument("--extra-query", type=int, default=1, help="extra-query checks")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--rate", type=float, help="open loop at this many requests/s instead of clients")
     parser.add_argument("--duration", default="3s")
     parser.add_argument("--threshold", default="10%")
     parser.add_argument("--hog", type=int, default=0, help="CPU hogs beside each check")
@@ -190,7 +193,8 @@ def main():
             repo = make_repo(pathlib.Path(work), args)
             os.environ.pop("GITHUB_BASE_REF", None)
             print(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} load {load_average():.2f}, "
-                  f"{os.cpu_count()} cores, clients {args.clients}, duration {args.duration}, "
+                  f"{os.cpu_count()} cores, "
+                  f"{'rate ' + str(args.rate) if args.rate else 'clients ' + str(args.clients)}, duration {args.duration}, "
                   f"threshold {args.threshold}, hogs {args.hog}", flush=True)
             base_p95 = []
             for n in range(args.aa):

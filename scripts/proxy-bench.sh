@@ -28,8 +28,12 @@ REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO_ROOT/target}
 WORK_DIR=$(mktemp -d)
 PIDS=()
+HOG_PIDS=()
 
 cleanup() {
+    for pid in "${HOG_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
     for pid in "${PIDS[@]}"; do
         kill -INT "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
@@ -125,7 +129,7 @@ run_pgbench() { # port clients pid -> "tps latency_ms cpu_us_per_transaction"
 
 for _ in $(seq 1 "$HOGS"); do
     sh -c 'while :; do :; done' &
-    PIDS+=("$!")
+    HOG_PIDS+=("$!")
 done
 
 for round in $(seq 1 "$ROUNDS"); do

@@ -30,6 +30,9 @@ pub struct RoundSide {
     pub latency: Histogram<u64>,
     pub requests: u64,
     pub errors: u64,
+    /// Requests that ended from the window's start on, whenever sent: what
+    /// the proxy's totals (taken from the start on) are divided by.
+    pub ended: u64,
     pub error_kinds: BTreeMap<String, u64>,
     /// The measured window's length.
     pub length: Duration,
@@ -275,7 +278,7 @@ pub fn entries(
             degrees_of_freedom: 0.0,
         };
         let (change, p_adjusted, rounds, disturbed) = match changes.get(&load.name) {
-            Some(c) => (c.change.clone(), c.p_adjusted, c.rounds, c.disturbed),
+            Some(c) => (c.change, c.p_adjusted, c.rounds, c.disturbed),
             None => (unmeasured, 1.0, load.rounds.len(), 0),
         };
         let mut latency = timing_reason(
@@ -358,6 +361,7 @@ mod tests {
             latency,
             requests,
             errors,
+            ended: requests,
             error_kinds,
             length: Duration::from_secs(1),
             statements: Some(3 * requests),
@@ -478,7 +482,10 @@ mod tests {
         );
         for format in Format::ALL {
             let text = render_to_string(format, &comparison, &ReportOptions::default()).unwrap();
-            assert!(text.contains("recommendations under load"), "{format}: {text}");
+            assert!(
+                text.contains("recommendations under load"),
+                "{format}: {text}"
+            );
             if format != Format::Json {
                 assert!(
                     text.contains("10") && text.contains("15") && text.contains("ms"),
@@ -486,11 +493,19 @@ mod tests {
                 );
             }
         }
-        let markdown = render_to_string(Format::Markdown, &comparison, &ReportOptions::default()).unwrap();
-        assert!(markdown.contains("statements/request 3\\.0 → 3\\.0"), "{markdown}");
+        let markdown =
+            render_to_string(Format::Markdown, &comparison, &ReportOptions::default()).unwrap();
+        assert!(
+            markdown.contains("statements/request 3\\.0 → 3\\.0"),
+            "{markdown}"
+        );
         let html = render_to_string(Format::Html, &comparison, &ReportOptions::default()).unwrap();
-        assert!(html.contains("<svg") && html.contains("head build"), "{html}");
-        let junit = render_to_string(Format::Junit, &comparison, &ReportOptions::default()).unwrap();
+        assert!(
+            html.contains("<svg") && html.contains("head build"),
+            "{html}"
+        );
+        let junit =
+            render_to_string(Format::Junit, &comparison, &ReportOptions::default()).unwrap();
         assert!(junit.contains("<failure"), "{junit}");
         let read: Comparison = serde_json::from_str(&comparison.to_json()).unwrap();
         assert_eq!(read.entries()[0].verdict(), Verdict::Regressed);

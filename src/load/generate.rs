@@ -83,6 +83,10 @@ pub struct Window {
     pub requests: u64,
     /// Requests that failed: another status, a timeout, a refused or reset connection.
     pub errors: u64,
+    /// Requests that ended (answered or failed) from the window's start on,
+    /// whenever they were sent: the requests whose statements the database
+    /// ran in that time, for figures per request.
+    pub ended: u64,
     /// Failures by kind, e.g. `HTTP 500`, `timeout`, `connection refused`.
     pub error_kinds: BTreeMap<String, u64>,
     /// Length of the window.
@@ -96,6 +100,7 @@ impl Window {
                 .expect("static histogram bounds are valid"),
             requests: 0,
             errors: 0,
+            ended: 0,
             error_kinds: BTreeMap::new(),
             length,
         }
@@ -244,13 +249,23 @@ async fn exchange(
     }
 }
 
+/// A request ended: counted in `ended` when that is in the window or after,
+/// and, when it was `counted` (sent in the window), by its outcome.
 fn note(
     window: &Mutex<Window>,
     request: &Request,
+    counted: bool,
+    start: tokio::time::Instant,
     outcome: &Result<u16, String>,
     latency: Duration,
 ) {
     let mut window = window.lock().unwrap_or_else(|p| p.into_inner());
+    if tokio::time::Instant::now() >= start {
+        window.ended += 1;
+    }
+    if !counted {
+        return;
+    }
     match outcome {
         Ok(status) if request.accepts(*status) => window.answered(latency),
         Ok(status) => window.failed(format!("HTTP {status}")),
@@ -277,9 +292,14 @@ async fn closed_client(
             None => match connect(request.address).await {
                 Ok(sender) => connection.insert(sender),
                 Err(kind) => {
-                    if counted {
-                        note(&window, &request, &Err(kind), Duration::ZERO);
-                    }
+                    note(
+                        &window,
+                        &request,
+                        counted,
+                        start,
+                        &Err(kind),
+                        Duration::ZERO,
+                    );
                     // Do not spin on a refused port.
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
@@ -290,9 +310,7 @@ async fn closed_client(
         if outcome.is_err() {
             connection = None;
         }
-        if counted {
-            note(&window, &request, &outcome, sent.elapsed());
-        }
+        note(&window, &request, counted, start, &outcome, sent.elapsed());
     }
 }
 
@@ -317,10 +335,15 @@ async fn open_loop(
         tokio::time::sleep_until(intended).await;
         let counted = intended >= start;
         if in_flight.load(std::sync::atomic::Ordering::Relaxed) >= MAX_IN_FLIGHT {
-            if counted {
-                let overloaded = Err(format!("more than {MAX_IN_FLIGHT} requests in flight"));
-                note(window, &request, &overloaded, Duration::ZERO);
-            }
+            let overloaded = Err(format!("more than {MAX_IN_FLIGHT} requests in flight"));
+            note(
+                window,
+                &request,
+                counted,
+                start,
+                &overloaded,
+                Duration::ZERO,
+            );
             continue;
         }
         in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -344,9 +367,14 @@ async fn open_loop(
                 }
                 Err(kind) => (Err(kind), None),
             };
-            if counted {
-                note(&window, &request, &outcome, intended.elapsed());
-            }
+            note(
+                &window,
+                &request,
+                counted,
+                start,
+                &outcome,
+                intended.elapsed(),
+            );
             if let Some(sender) = keep {
                 idle.lock().unwrap_or_else(|p| p.into_inner()).push(sender);
             }

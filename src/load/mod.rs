@@ -254,6 +254,7 @@ fn one_start(
                 latency: window.latency,
                 requests: window.requests,
                 errors: window.errors,
+                ended: window.ended,
                 error_kinds: window.error_kinds,
                 length: window.length,
                 statements: totals.map(|t| t.statements),

@@ -128,6 +128,16 @@ fn resolve_without_git(
     progress: Progress,
     options: &CheckOptions,
 ) -> Result<Plan, Error> {
+    let selection = Selection::new(&loaded, &options.measure)?;
+    let loads = loaded
+        .config
+        .load
+        .iter()
+        .filter(|l| options.measure.probes && selection.contains(&l.name))
+        .count();
+    if loads > 0 {
+        return Err(super::run::loads_without_a_base(loads));
+    }
     let dir = loaded.baselines_dir();
     progress.status(&format!(
         "note: {} is not in a git repository, so the baselines are read from {} in the working tree (inside git they come from the base branch, where a pull request cannot edit them)",

@@ -297,10 +297,7 @@ fn settle_loads(
         plan.git.as_ref().and_then(|g| g.merge_base),
         plan.git.as_ref().and_then(|g| g.base_label.clone()),
     ) else {
-        return Err(Error::Usage(format!(
-            "{} load probe(s) compare the merge-base's build of the app with this one's, and this check has no merge-base: run it in a git repository where `[gate].base_ref` exists (or --against REF), or leave them out with --no-probes or --only",
-            loads.len()
-        )));
+        return Err(loads_without_a_base(loads.len()));
     };
     let base_checkout = checkout::in_worktree(&git.repo, &plan.loaded, commit, Role::Base)?;
     let base = crate::load::Side {
@@ -354,6 +351,13 @@ fn settle_loads(
     }
     comparison.update_entries(|all| all.extend(entries));
     Ok(())
+}
+
+/// The error of a check with `count` load probes and no base build to compare with.
+pub(super) fn loads_without_a_base(count: usize) -> Error {
+    Error::Usage(format!(
+        "{count} load probe(s) compare the merge-base's build of the app with this one's, and this check has no merge-base: run it in a git repository where `[gate].base_ref` exists (or --against REF), or leave them out with --no-probes or --only"
+    ))
 }
 
 /// A load probe that regressed on rounds that disagreed far beyond what the
