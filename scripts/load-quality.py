@@ -111,9 +111,22 @@ def comment_only(text):
 
 
 def sleep_for(micros):
+    """A timer sleep: tokio's timer has millisecond granularity, so short
+    sleeps last longer than asked."""
     def edit(text):
         return text.replace(ANCHOR, ANCHOR +
                             f"    tokio::time::sleep(std::time::Duration::from_micros({micros})).await;\n", 1)
+    return edit
+
+
+def spin_for(micros):
+    """CPU work of an exact length: the handler spins for `micros`."""
+    def edit(text):
+        return text.replace(ANCHOR, ANCHOR +
+                            f"    let until = std::time::Instant::now() + std::time::Duration::from_micros({micros});\n"
+                            "    while std::time::Instant::now() < until {\n"
+                            "        std::hint::spin_loop();\n"
+                            "    }\n", 1)
     return edit
 
 
@@ -182,6 +195,8 @@ def main():
     parser.add_argument("--duration", default="3s")
     parser.add_argument("--threshold", default="10%")
     parser.add_argument("--hog", type=int, default=0, help="CPU hogs beside each check")
+    parser.add_argument("--inject", choices=["sleep", "spin"], default="sleep",
+                        help="how the +N%% slowdowns are made: a tokio sleep, or spinning the CPU")
     parser.add_argument("--out", help="append every row to this JSON-lines file")
     args = parser.parse_args()
     if not PERFGUARD.exists():
@@ -212,8 +227,9 @@ def main():
             for effect in [int(e) for e in args.effects.split(",") if e]:
                 micros = int(p95 * 1000 * effect / 100)
                 for n in range(args.trials):
-                    branch(repo, f"slow-{effect}-{n}", sleep_for(micros))
-                    rows.append(check(repo, f"+{effect}% (sleep {micros} us)", []))
+                    make = spin_for if args.inject == "spin" else sleep_for
+                    branch(repo, f"slow-{effect}-{n}", make(micros))
+                    rows.append(check(repo, f"+{effect}% ({args.inject} {micros} us)", []))
             for n in range(args.extra_query):
                 branch(repo, f"extra-query-{n}", extra_query)
                 rows.append(check(repo, "extra query", []))
@@ -229,11 +245,11 @@ def main():
     print("|---|--:|--:|--:|--:|--:|--:|")
     labels = []
     for row in rows:
-        label = re.sub(r" \(sleep \d+ us\)", "", row["label"])
+        label = re.sub(r" \((sleep|spin) \d+ us\)", "", row["label"])
         if label not in labels:
             labels.append(label)
     for label in labels:
-        group = [r for r in rows if re.sub(r" \(sleep \d+ us\)", "", r["label"]) == label]
+        group = [r for r in rows if re.sub(r" \((sleep|spin) \d+ us\)", "", r["label"]) == label]
         exits = [sum(1 for r in group if r["exit"] == code) for code in (0, 1, 2)]
         regressed = sum(1 for r in group if r.get("verdict") == "regressed")
         measured = [r for r in group if "ratio" in r]

@@ -193,6 +193,19 @@ fn t_interval(estimate: f64, standard_error: f64, df: f64, confidence: f64) -> (
     )
 }
 
+/// A change from a difference of logs, its standard error and degrees of
+/// freedom: the ratio and its t-interval, and the two-sided p-value.
+fn log_change(difference: f64, standard_error: f64, df: f64, confidence: f64) -> Change {
+    let (low, high, p_value) = t_interval(difference, standard_error, df, confidence);
+    Change {
+        ratio: difference.exp(),
+        ratio_low: low.exp(),
+        ratio_high: high.exp(),
+        p_value,
+        degrees_of_freedom: df,
+    }
+}
+
 /// Compare independent runs of the baseline and of the current revision.
 pub fn compare_runs(
     baseline: &[RunSummary],
@@ -216,14 +229,7 @@ pub fn compare_runs(
     let standard_error =
         (moderated_variance * (1.0 / baseline.len() as f64 + 1.0 / current.len() as f64)).sqrt();
 
-    let (low, high, p_value) = t_interval(difference, standard_error, df, confidence);
-    Change {
-        ratio: difference.exp(),
-        ratio_low: low.exp(),
-        ratio_high: high.exp(),
-        p_value,
-        degrees_of_freedom: df,
-    }
+    log_change(difference, standard_error, df, confidence)
 }
 
 /// One paired round of a benchmark: the log locations of its base and head runs.
@@ -302,14 +308,7 @@ pub fn compare_paired(rounds: &[PairedRound], noise: NoiseModel, confidence: f64
     };
     let build_offset = noise.run_sd_log / 2.0;
     let standard_error = (variance / n + build_offset * build_offset).sqrt();
-    let (low, high, p_value) = t_interval(difference, standard_error, df, confidence);
-    Change {
-        ratio: difference.exp(),
-        ratio_low: low.exp(),
-        ratio_high: high.exp(),
-        p_value,
-        degrees_of_freedom: df,
-    }
+    log_change(difference, standard_error, df, confidence)
 }
 
 /// The mean of per-round log ratios `ln(head / base)` with the one-sample t
@@ -331,14 +330,7 @@ pub fn compare_rounds(log_ratios: &[f64], confidence: f64) -> Change {
     }
     let df = n - 1.0;
     let standard_error = (sum_of_squares(log_ratios) / df / n).sqrt();
-    let (low, high, p_value) = t_interval(difference, standard_error, df, confidence);
-    Change {
-        ratio: difference.exp(),
-        ratio_low: low.exp(),
-        ratio_high: high.exp(),
-        p_value,
-        degrees_of_freedom: df,
-    }
+    log_change(difference, standard_error, df, confidence)
 }
 
 /// The sample standard deviation of `values` (0 for fewer than two).
