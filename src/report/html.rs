@@ -292,13 +292,18 @@ fn percentile_position(percentile: f64) -> f64 {
 /// Latency against percentile, base and head on one chart, with the
 /// verdict's quantile marked.
 fn latency_plot(load: &crate::comparison::LoadChange) -> PlotResult<String> {
-    let highest = load
-        .base
-        .distribution
+    // Up to p99.9: the slowest request alone would flatten the rest.
+    let plotted = |side: &crate::comparison::LoadSide| -> Vec<(f64, f64)> {
+        side.distribution
+            .iter()
+            .filter(|point| point[0] < 100.0 && point[1].is_finite())
+            .map(|point| (percentile_position(point[0]), point[1]))
+            .collect()
+    };
+    let highest = plotted(&load.base)
         .iter()
-        .chain(&load.head.distribution)
-        .map(|point| point[1])
-        .filter(|ms| ms.is_finite())
+        .chain(&plotted(&load.head))
+        .map(|point| point.1)
         .fold(0.0_f64, f64::max);
     let mut svg = String::new();
     {
@@ -308,7 +313,7 @@ fn latency_plot(load: &crate::comparison::LoadChange) -> PlotResult<String> {
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d(0.0..3.0, 0.0..(highest * 1.15).max(1e-3))?;
+            .build_cartesian_2d(0.0..3.05, 0.0..(highest * 1.15).max(1e-3))?;
         chart
             .configure_mesh()
             .x_labels(4)
@@ -326,12 +331,7 @@ fn latency_plot(load: &crate::comparison::LoadChange) -> PlotResult<String> {
             (&load.base, BASELINE_COLOR, "base build"),
             (&load.head, CURRENT_COLOR, "head build"),
         ] {
-            let points: Vec<(f64, f64)> = side
-                .distribution
-                .iter()
-                .filter(|point| point[1].is_finite())
-                .map(|point| (percentile_position(point[0]), point[1]))
-                .collect();
+            let points = plotted(side);
             chart
                 .draw_series(std::iter::once(PathElement::new(
                     points,
