@@ -259,6 +259,23 @@ impl Selection {
     }
 }
 
+/// The `[[load]]` probes `--only`, `--shard` and `--no-probes` select.
+pub(crate) fn selected_loads<'a>(
+    loaded: &'a LoadedConfig,
+    options: &MeasureOptions,
+) -> Result<Vec<&'a crate::config::Load>, Error> {
+    if !options.probes || loaded.config.load.is_empty() {
+        return Ok(Vec::new());
+    }
+    let selection = Selection::new(loaded, options)?;
+    Ok(loaded
+        .config
+        .load
+        .iter()
+        .filter(|l| selection.contains(&l.name))
+        .collect())
+}
+
 /// A results file to gate on: refused when it holds one shard of a set.
 pub(crate) fn read_complete_results(path: &Path) -> Result<Results, Error> {
     let results = Results::read(path)?;

@@ -23,6 +23,24 @@ use crate::comparison::{
 };
 use crate::stats;
 
+/// Highest latency a histogram holds, microseconds (one hour).
+const MAX_LATENCY_US: u64 = 3_600_000_000;
+
+/// An empty latency histogram: microseconds from 1 µs to an hour, 3
+/// significant digits.
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("static histogram bounds are valid")
+}
+
+/// A latency histogram's value at `fraction`, ms; NaN when it is empty.
+pub fn quantile_ms(histogram: &Histogram<u64>, fraction: f64) -> f64 {
+    if histogram.is_empty() {
+        f64::NAN
+    } else {
+        histogram.value_at_quantile(fraction) as f64 / 1000.0
+    }
+}
+
 /// One side of one round of a load probe.
 #[derive(Clone, Debug)]
 pub struct RoundSide {
@@ -45,11 +63,7 @@ pub struct RoundSide {
 impl RoundSide {
     /// The latency at `fraction`, ms; NaN when no request succeeded.
     pub fn quantile_ms(&self, fraction: f64) -> f64 {
-        if self.latency.is_empty() {
-            f64::NAN
-        } else {
-            self.latency.value_at_quantile(fraction) as f64 / 1000.0
-        }
+        quantile_ms(&self.latency, fraction)
     }
 
     /// Successful requests per second.
@@ -198,18 +212,11 @@ pub fn settled(load: &LoadRounds, change: Option<&LatencyChange>, level: f64) ->
 /// One side's figures over every round.
 fn side(load: &LoadRounds, pick: impl Fn(&(RoundSide, RoundSide)) -> &RoundSide) -> LoadSide {
     let sides: Vec<&RoundSide> = load.rounds.iter().map(&pick).collect();
-    let mut all = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
-        .expect("static histogram bounds are valid");
+    let mut all = latency_histogram();
     for side in &sides {
         let _ = all.add(&side.latency);
     }
-    let at = |fraction: f64| {
-        if all.is_empty() {
-            f64::NAN
-        } else {
-            all.value_at_quantile(fraction) as f64 / 1000.0
-        }
-    };
+    let at = |fraction: f64| quantile_ms(&all, fraction);
     let requests: u64 = sides.iter().map(|s| s.requests).sum();
     let errors: u64 = sides.iter().map(|s| s.errors).sum();
     let mut error_kinds = BTreeMap::new();
@@ -218,8 +225,10 @@ fn side(load: &LoadRounds, pick: impl Fn(&(RoundSide, RoundSide)) -> &RoundSide)
             *error_kinds.entry(kind.clone()).or_default() += n;
         }
     }
-    let per_request =
-        |values: Option<f64>| values.filter(|_| requests > 0).map(|v| v / requests as f64);
+    // The proxy's totals cover the requests that ended in the window's time,
+    // whenever sent: divide by those.
+    let ended: u64 = sides.iter().map(|s| s.ended).sum();
+    let per_request = |values: Option<f64>| values.filter(|_| ended > 0).map(|v| v / ended as f64);
     let sum = |get: &dyn Fn(&RoundSide) -> Option<f64>| -> Option<f64> {
         sides.iter().map(|s| get(s)).sum::<Option<f64>>()
     };
@@ -318,6 +327,49 @@ pub fn entries(
     entries
 }
 
+/// The load probes whose `regressed` verdict the machine, not the code, may
+/// have made: rounds whose ratios scattered (sd) beyond what `max_rounds`
+/// rounds resolve at the threshold (`threshold x sqrt(max_rounds) / 4`), and
+/// an interval still reaching below the threshold. One line of evidence each.
+/// (The load average says nothing here: the load probe itself keeps the cores
+/// busy.)
+pub fn too_noisy(
+    loads: &[LoadRounds],
+    entries: &[Entry],
+    max_rounds: u32,
+    confidence: f64,
+) -> Vec<String> {
+    let changes = changes(loads, confidence);
+    let mut distrusted = Vec::new();
+    for load in loads {
+        let Some(entry) = entries.iter().find(|e| e.id == load.name) else {
+            continue;
+        };
+        let (Reason::Load(reason), Some(change)) = (&entry.reason, changes.get(&load.name)) else {
+            continue;
+        };
+        let limit = load.threshold * f64::from(max_rounds).sqrt() / 4.0;
+        if reason.verdict() == crate::comparison::Verdict::Regressed
+            && reason.errors.is_none()
+            && change.scatter > limit
+            && reason.latency.ratio_low < 1.0 + load.threshold
+        {
+            distrusted.push(format!(
+                "{}: {} {} [{}, {}] over {} rounds whose ratios scattered by {:.1}% (sd), beyond the {:.1}% the rounds can resolve",
+                load.name,
+                load.quantile_label,
+                crate::comparison::percent(reason.latency.ratio),
+                crate::comparison::percent(reason.latency.ratio_low),
+                crate::comparison::percent(reason.latency.ratio_high),
+                change.rounds,
+                change.scatter * 100.0,
+                limit * 100.0
+            ));
+        }
+    }
+    distrusted
+}
+
 /// Load probes whose rounds failed every request at both sides: nothing to
 /// compare, and the probe itself is wrong (a path, a header, a status).
 pub fn failing_everywhere(loads: &[LoadRounds]) -> Vec<(String, String)> {
@@ -347,7 +399,7 @@ mod tests {
     use crate::comparison::Verdict;
 
     fn round_side(ms: f64, requests: u64, errors: u64) -> RoundSide {
-        let mut latency = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        let mut latency = latency_histogram();
         for i in 0..100u64 {
             // A spread of latencies whose p95 is about `ms`.
             let value = (ms * 1000.0 * (0.5 + 0.5 * i as f64 / 95.0)) as u64;

@@ -23,9 +23,6 @@ use hyper::body::Bytes;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 
-/// The highest latency the histogram holds, in microseconds (one hour).
-const MAX_LATENCY_US: u64 = 3_600_000_000;
-
 /// Requests in flight beyond which an open loop counts a request as failed
 /// instead of sending it: the server is far behind the rate.
 const MAX_IN_FLIGHT: usize = 4096;
@@ -96,8 +93,7 @@ pub struct Window {
 impl Window {
     fn new(length: Duration) -> Window {
         Window {
-            latency: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
-                .expect("static histogram bounds are valid"),
+            latency: crate::compare::load::latency_histogram(),
             requests: 0,
             errors: 0,
             ended: 0,
@@ -109,8 +105,7 @@ impl Window {
     fn answered(&mut self, latency: Duration) {
         self.requests += 1;
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        self.latency
-            .saturating_record(micros.clamp(1, MAX_LATENCY_US));
+        self.latency.saturating_record(micros.max(1));
     }
 
     fn failed(&mut self, kind: String) {
@@ -390,12 +385,6 @@ async fn open_loop(
     }
 }
 
-/// The latency at `fraction` (0.95 for p95) of a histogram, in milliseconds.
-#[cfg(test)]
-fn quantile_ms(histogram: &Histogram<u64>, fraction: f64) -> f64 {
-    histogram.value_at_quantile(fraction) as f64 / 1000.0
-}
-
 /// Start a plain HTTP server on loopback that answers every request after
 /// `delay` with `status`; with `one_at_a_time`, requests of all connections
 /// are served one after the other (a server with one worker): for tests of
@@ -451,6 +440,7 @@ fn test_server(delay: Duration, status: u16, one_at_a_time: bool) -> SocketAddr 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compare::load::quantile_ms;
 
     fn request(address: SocketAddr) -> Request {
         Request {

@@ -128,13 +128,7 @@ fn resolve_without_git(
     progress: Progress,
     options: &CheckOptions,
 ) -> Result<Plan, Error> {
-    let selection = Selection::new(&loaded, &options.measure)?;
-    let loads = loaded
-        .config
-        .load
-        .iter()
-        .filter(|l| options.measure.probes && selection.contains(&l.name))
-        .count();
+    let loads = crate::commands::selected_loads(&loaded, &options.measure)?.len();
     if loads > 0 {
         return Err(super::run::loads_without_a_base(loads));
     }

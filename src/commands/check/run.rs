@@ -272,16 +272,7 @@ fn settle_loads(
     comparison: &mut Comparison,
     deadline: Option<Instant>,
 ) -> Result<(), Error> {
-    let config = &plan.loaded.config;
-    if config.load.is_empty() || !options.measure.probes {
-        return Ok(());
-    }
-    let selection = crate::commands::Selection::new(&plan.loaded, &options.measure)?;
-    let loads: Vec<&crate::config::Load> = config
-        .load
-        .iter()
-        .filter(|l| selection.contains(&l.name))
-        .collect();
+    let loads = crate::commands::selected_loads(&plan.loaded, &options.measure)?;
     if loads.is_empty() {
         return Ok(());
     }
@@ -340,8 +331,18 @@ fn settle_loads(
         compare_options.confidence,
         &label,
     );
-    if let Some(error) = load_noise(&measured.loads, &entries, rounds.max) {
-        return Err(error);
+    let distrusted = compare::load::too_noisy(
+        &measured.loads,
+        &entries,
+        rounds.max,
+        compare_options.confidence,
+    );
+    if !distrusted.is_empty() {
+        let threshold = measured.loads.first().map_or(0.05, |l| l.threshold);
+        return Err(Error::TooNoisy {
+            threshold: format!("{:.0}%", threshold * 100.0),
+            evidence: distrusted.join("; "),
+        });
     }
     if !measured.out_of_budget.is_empty() {
         comparison.warnings.push(format!(
@@ -358,53 +359,6 @@ pub(super) fn loads_without_a_base(count: usize) -> Error {
     Error::Usage(format!(
         "{count} load probe(s) compare the merge-base's build of the app with this one's, and this check has no merge-base: run it in a git repository where `[gate].base_ref` exists (or --against REF), or leave them out with --no-probes or --only"
     ))
-}
-
-/// A load probe that regressed on rounds that disagreed far beyond what the
-/// rounds can resolve, with an interval reaching below its threshold, is the
-/// machine, not the code: exit 2 with the evidence. (The load average says
-/// nothing here: the load probe itself keeps the cores busy.)
-fn load_noise(
-    loads: &[compare::load::LoadRounds],
-    entries: &[crate::comparison::Entry],
-    max_rounds: u32,
-) -> Option<Error> {
-    let changes = compare::load::changes(loads, 0.95);
-    let mut distrusted = Vec::new();
-    for load in loads {
-        let Some(entry) = entries.iter().find(|e| e.id == load.name) else {
-            continue;
-        };
-        let Some(reason) = crate::report::load_reason(entry) else {
-            continue;
-        };
-        let Some(change) = changes.get(&load.name) else {
-            continue;
-        };
-        let limit = load.threshold * f64::from(max_rounds).sqrt() / 4.0;
-        if entry.verdict() == crate::comparison::Verdict::Regressed
-            && reason.errors.is_none()
-            && change.scatter > limit
-            && reason.latency.ratio_low < 1.0 + load.threshold
-        {
-            distrusted.push(format!(
-                "{}: {} {} [{}, {}] over {} rounds whose ratios scattered by {:.1}% (sd), beyond the {:.1}% the rounds can resolve",
-                load.name,
-                load.quantile_label,
-                crate::comparison::percent(reason.latency.ratio),
-                crate::comparison::percent(reason.latency.ratio_low),
-                crate::comparison::percent(reason.latency.ratio_high),
-                change.rounds,
-                change.scatter * 100.0,
-                limit * 100.0
-            ));
-        }
-    }
-    let threshold = loads.first().map_or(0.05, |l| l.threshold);
-    (!distrusted.is_empty()).then(|| Error::TooNoisy {
-        threshold: format!("{:.0}%", threshold * 100.0),
-        evidence: distrusted.join("; "),
-    })
 }
 
 fn head_side<'a>(plan: &'a Plan, git: &GitPlan) -> Side<'a> {
