@@ -8,7 +8,8 @@
 # Besides TPS and latency it reports the relay's own CPU time per transaction
 # (from /proc), which stays comparable when other work shares the machine.
 # Env:   PGHOST PGPORT PGUSER (default 127.0.0.1 5432 postgres), DURATION, SCALE (1),
-#        ROUNDS (1): repeat the whole matrix, interleaved, and report medians,
+#        ROUNDS (1): repeat the whole matrix, interleaved (the targets' order
+#        turns each round), and report medians,
 #        CLIENTS ("1 8 32"): the client counts,
 #        HOGS (0): busy-looping processes kept running beside every run (a
 #        loaded machine: the proxy and pgbouncer share the cores with them),
@@ -133,8 +134,15 @@ for _ in $(seq 1 "$HOGS"); do
 done
 
 for round in $(seq 1 "$ROUNDS"); do
+    # The order turns every round, so no target always runs first (on a
+    # fresh cache) or last (after the others warmed the server).
+    case $(( round % 3 )) in
+        1) order="direct perfguard pgbouncer" ;;
+        2) order="pgbouncer direct perfguard" ;;
+        0) order="perfguard pgbouncer direct" ;;
+    esac
     for clients in $CLIENTS; do
-        for target in direct perfguard pgbouncer; do
+        for target in $order; do
             case $target in
                 direct) port=$PGPORT pid="" ;;
                 perfguard) port=$PROXY_PORT pid=$PROXY_PID ;;

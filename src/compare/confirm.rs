@@ -25,7 +25,10 @@ pub fn suspected(comparison: &Comparison) -> BTreeMap<String, Vec<String>> {
         let screened = bench.p_value < comparison.alpha
             && bench.ratio > 1.0
             && bench.ratio_high >= 1.0 + bench.threshold;
-        if entry.verdict() == Verdict::Regressed || screened {
+        // An improvement is claimed only after the same confirmation as a
+        // regression: a stored baseline recorded on a busier machine makes
+        // unchanged code look faster.
+        if matches!(entry.verdict(), Verdict::Regressed | Verdict::Improved) || screened {
             by_suite
                 .entry(entry.suite().to_string())
                 .or_default()
@@ -59,15 +62,18 @@ fn confirm(entry: &mut Entry, paired: Option<&Entry>) {
     let Reason::Timing(stored) = &entry.reason else {
         return;
     };
-    let was_regressed = entry.verdict() == Verdict::Regressed;
+    let stored_verdict = entry.verdict();
+    let was_regressed = stored_verdict == Verdict::Regressed;
+    let was_improved = stored_verdict == Verdict::Improved;
     let paired_verdict = paired.map(Entry::verdict);
     let (outcome, confirmed) = match paired_verdict {
         Some(Verdict::Regressed) if was_regressed => (Confirmation::Confirmed, Some(true)),
+        Some(Verdict::Improved) if was_improved => (Confirmation::Confirmed, Some(true)),
         Some(Verdict::Regressed) => (Confirmation::Revealed, Some(true)),
         Some(Verdict::Unchanged | Verdict::Improved | Verdict::Inconclusive) => {
             (Confirmation::Dismissed, Some(false))
         }
-        _ if was_regressed => (Confirmation::Unmeasured, None),
+        _ if was_regressed || was_improved => (Confirmation::Unmeasured, None),
         _ => return,
     };
     let paired = match outcome {
@@ -162,19 +168,29 @@ mod tests {
                 stored("core/steady", 1.01, 0.001, TimingRule::SmallChange),
                 stored("core/lost", 1.3, 0.0001, TimingRule::Slower),
                 stored("core/faster", 0.8, 0.0001, TimingRule::Faster),
+                stored("core/quicker", 0.8, 0.0001, TimingRule::Faster),
             ],
         );
         let suspected = suspected(&comparison);
         let ids: BTreeSet<&str> = suspected.values().flatten().map(String::as_str).collect();
-        // Regressed; and slower at p < alpha with an interval reaching the
-        // threshold. Not core/steady: +1% [.., +4%] cannot be a 5% slowdown.
+        // Regressed or improved; and slower at p < alpha with an interval
+        // reaching the threshold. Not core/steady: +1% [.., +4%] cannot be a
+        // 5% slowdown.
         assert_eq!(
             ids,
-            BTreeSet::from(["core/parse", "core/noisy", "core/lost"])
+            BTreeSet::from([
+                "core/parse",
+                "core/noisy",
+                "core/lost",
+                "core/faster",
+                "core/quicker"
+            ])
         );
         let rerun = vec![
             paired("core/noisy", TimingRule::Slower),
             paired("core/parse", TimingRule::NoChange),
+            paired("core/faster", TimingRule::NoChange),
+            paired("core/quicker", TimingRule::Faster),
         ];
         apply_confirmation(&mut comparison, &suspected, &rerun);
         let find = |id: &str| comparison.entries().iter().find(|e| e.id == id).unwrap();
@@ -209,7 +225,11 @@ mod tests {
             "{}",
             lost.rule()
         );
-        assert_eq!(find("core/faster").verdict(), Verdict::Improved);
+        // An improvement is claimed only when the re-run shows it too.
+        assert_eq!(find("core/faster").verdict(), Verdict::Unchanged);
+        assert_eq!(find("core/faster").bench().unwrap().confirmed, Some(false));
+        assert_eq!(find("core/quicker").verdict(), Verdict::Improved);
+        assert_eq!(find("core/quicker").bench().unwrap().confirmed, Some(true));
         // Regressions first: the report order follows the new verdicts.
         let order: Vec<&str> = comparison.entries().iter().map(|e| e.id.as_str()).collect();
         assert_eq!(
@@ -217,6 +237,7 @@ mod tests {
             [
                 "core/lost",
                 "core/noisy",
+                "core/quicker",
                 "core/faster",
                 "core/parse",
                 "core/steady"

@@ -200,6 +200,20 @@ pub fn identical_bench(id: &str, suite: &str, base_label: &str, target: &str) ->
     }
 }
 
+/// An entry for a benchmark not re-run because the head's source is the base's.
+pub fn same_source_bench(id: &str, suite: &str, base_label: &str) -> Entry {
+    Entry {
+        id: id.to_string(),
+        subject: Subject::Bench {
+            suite: suite.to_string(),
+            change: None,
+        },
+        reason: Reason::SameSource {
+            base_label: base_label.to_string(),
+        },
+    }
+}
+
 /// How disturbed the machine was, from the rounds: how far each benchmark's
 /// per-round log ratios scatter. The ratio, not each side's runs: the
 /// machine's drift from round to round moves both runs of a pair alike and

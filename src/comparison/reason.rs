@@ -134,11 +134,11 @@ pub(crate) fn percent_fine(ratio: f64) -> String {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Confirmation {
-    /// Regressed against the stored baseline and in the paired re-run.
+    /// Regressed (or improved) against the stored baseline and so again in the paired re-run.
     Confirmed,
     /// Only screened as slower against the stored baseline; the re-run shows the regression.
     Revealed,
-    /// The re-run shows no regression: the stored-mode suspicion was noise.
+    /// The re-run does not show the stored change: it was noise, or the machine.
     Dismissed,
     /// The re-run could not measure it at both revisions; the stored verdict stands.
     Unmeasured,
@@ -282,6 +282,13 @@ pub enum Reason {
         base_label: String,
         /// The bench target whose executables were compared.
         target: String,
+    },
+    /// Not measured paired: the head's source tree is the base's, with no
+    /// uncommitted change, so there is nothing to compare; a difference from a
+    /// stored baseline is the machine's, not the code's.
+    SameSource {
+        /// The base whose tree the head's equals.
+        base_label: String,
     },
     /// Not measured: the check's time budget ran out before the benchmark's
     /// first paired round.
@@ -484,11 +491,13 @@ impl Reason {
             Reason::Timing(timing) => timing.verdict(),
             Reason::Counts(counts) => counts.verdict(),
             Reason::Confirmation {
-                outcome, paired, ..
+                outcome,
+                stored,
+                paired,
             } => match outcome {
-                Confirmation::Confirmed | Confirmation::Revealed | Confirmation::Unmeasured => {
-                    Verdict::Regressed
-                }
+                // What the stored comparison said, regressed or improved.
+                Confirmation::Confirmed | Confirmation::Unmeasured => stored.verdict(),
+                Confirmation::Revealed => Verdict::Regressed,
                 Confirmation::Dismissed => {
                     if paired
                         .as_ref()
@@ -503,7 +512,7 @@ impl Reason {
             Reason::Queries(queries) => queries.verdict(),
             Reason::Load(load) => load.verdict(),
             Reason::NewBench { .. } => Verdict::New,
-            Reason::Identical { .. } => Verdict::Unchanged,
+            Reason::Identical { .. } | Reason::SameSource { .. } => Verdict::Unchanged,
             Reason::OutOfBudget { .. } => Verdict::Inconclusive,
             Reason::Missing { .. } => Verdict::Missing,
             Reason::Accepted { .. } => Verdict::Accepted,
@@ -530,9 +539,13 @@ impl Reason {
                 stored,
                 paired,
             } => {
+                let not_rerun = matches!(paired.as_deref(), Some(Reason::SameSource { .. }));
                 let stored = stored.describe();
                 let paired = paired.as_ref().map(|p| p.describe()).unwrap_or_default();
                 match outcome {
+                    Confirmation::Dismissed if not_rerun => format!(
+                        "dismissed without a re-run: {paired}; against the stored baseline it looked {stored}"
+                    ),
                     Confirmation::Confirmed => {
                         format!("{stored}; confirmed by a paired re-run: {paired}")
                     }
@@ -557,6 +570,9 @@ impl Reason {
             } => format!("measured at head but not at the {base}; nothing to pair it with"),
             Reason::Identical { base_label, target } => format!(
                 "bench target `{target}` builds to the same executable as at the {base_label}, byte for byte: unchanged without measuring"
+            ),
+            Reason::SameSource { base_label } => format!(
+                "the head's source is the {base_label}'s (same tree, nothing uncommitted): unchanged without measuring; a difference from the stored baseline is the machine's"
             ),
             Reason::OutOfBudget { base_label } => format!(
                 "not measured paired against the {base_label}: the time budget ran out before its first round; a longer --budget (or [gate].budget) would measure it"

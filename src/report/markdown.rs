@@ -331,6 +331,7 @@ fn decided_by(reason: &Reason) -> String {
             stored,
             paired,
         } => {
+            let rerun = paired.as_deref();
             let paired = match paired.as_deref() {
                 Some(Reason::Timing(timing)) => format!(
                     "{}: {}",
@@ -351,6 +352,11 @@ fn decided_by(reason: &Reason) -> String {
                 Confirmation::Revealed => format!(
                     "looked {looked} against the stored baseline; a paired re-run shows the regression ({paired})"
                 ),
+                Confirmation::Dismissed if matches!(rerun, Some(Reason::SameSource { .. })) => {
+                    format!(
+                        "looked {looked} against the stored baseline; the source is the base's, so that is the machine"
+                    )
+                }
                 Confirmation::Dismissed => format!(
                     "looked {looked} against the stored baseline; dismissed by a paired re-run ({paired})"
                 ),
@@ -390,6 +396,7 @@ fn decided_by(reason: &Reason) -> String {
         Reason::Identical { .. } => {
             "same executable as the base, byte for byte: nothing to measure".to_owned()
         }
+        Reason::SameSource { .. } => "same source as the base: nothing to measure".to_owned(),
         Reason::OutOfBudget { .. } => {
             "the time budget ran out before it was measured: a longer `--budget` settles it"
                 .to_owned()

@@ -316,6 +316,40 @@ fn paired_mode_passes_unchanged_work_and_detects_doubled_work() {
     );
 }
 
+#[test]
+fn a_check_of_the_base_itself_dismisses_stored_changes_without_building_the_base() {
+    let _machine = timing_lock();
+    let repo = Repo::workload("same_source");
+    // A baseline recorded for half the work the committed code does: against
+    // it the stored comparison sees every benchmark about twice as slow.
+    repo.set_work_percent(50);
+    repo.record();
+    repo.set_work_percent(100);
+    repo.commit("Record the baselines, then change the work");
+
+    // HEAD is `main`, its own merge-base: there is no change to pair.
+    let output = repo.run(&["check", "--format", "json"]);
+    assert_code(&output, 0);
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("nothing to re-run") && !stderr.contains("building ["),
+        "{stderr}"
+    );
+    let comparison = json(&output);
+    let large = entry(&comparison, "checksum/large");
+    assert_eq!(large["verdict"], "unchanged", "{large:#}");
+    assert_eq!(large["reason"]["kind"], "confirmation", "{large:#}");
+    assert_eq!(large["reason"]["outcome"], "dismissed", "{large:#}");
+    assert_eq!(
+        large["reason"]["paired"]["kind"], "same_source",
+        "{large:#}"
+    );
+    assert!(
+        large["rule"].as_str().unwrap().contains("same tree"),
+        "{large:#}"
+    );
+}
+
 fn regex_free_replace(text: &str, from: &str, to: &str) -> String {
     assert!(text.contains(from), "{from:?} not in {text}");
     text.replacen(from, to, 1)

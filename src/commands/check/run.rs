@@ -17,6 +17,7 @@ use crate::commands::{CheckOptions, Error, Global, MeasureOptions, compare_optio
 use crate::compare;
 use crate::compare::paired::Sequential;
 use crate::comparison::Comparison;
+use crate::comparison::Entry;
 use crate::git::{Oid, short_id};
 use crate::results::{Machine, Measure, Results};
 
@@ -205,6 +206,23 @@ fn settle_timings(
             "{} benchmark(s) look changed against the stored baseline; re-running them paired against the {label} to decide",
             suspected.values().map(Vec::len).sum::<usize>()
         ));
+    }
+    if !paired_mode && same_source(git, commit)? {
+        // Nothing changed since the merge-base: what the stored comparison
+        // saw is the machine. Building the base only to find identical
+        // executables cost a fresh clone of this repository minutes.
+        plan.progress.status(&format!(
+            "the head's tree is the {label}'s: nothing to re-run, the apparent changes are the machine's"
+        ));
+        let measured: Vec<Entry> = suspected
+            .iter()
+            .flat_map(|(suite, ids)| {
+                ids.iter()
+                    .map(|id| compare::paired::same_source_bench(id, suite, label))
+            })
+            .collect();
+        compare::confirm::apply_confirmation(comparison, &suspected, &measured);
+        return Ok(());
     }
     let compare_options = compare_options(&plan.loaded);
     let rounds = paired::Rounds::new(options.gate.rounds, options.gate.max_rounds);
@@ -416,8 +434,7 @@ fn measure_direct(
         )?);
     }
     let dirty = git.head_repo.revision()?.dirty;
-    let same_tree =
-        !dirty && git.repo.tree_of(commit)? == git.head_repo.tree_of(git.head_commit)?;
+    let same_tree = same_source(git, commit)?;
     let built_head = if same_tree {
         plan.progress.status(&format!(
             "the head's tree is the {label}'s: one build serves both sides"
@@ -545,6 +562,13 @@ fn measure_direct(
         left_open,
         noise,
     })
+}
+
+/// Whether the head's source is `commit`'s: the same tree and nothing
+/// uncommitted in the working tree.
+fn same_source(git: &GitPlan, commit: crate::git::Oid) -> Result<bool, Error> {
+    Ok(!git.head_repo.revision()?.dirty
+        && git.repo.tree_of(commit)? == git.head_repo.tree_of(git.head_commit)?)
 }
 
 /// A machine too disturbed to resolve the threshold: most benchmarks'
