@@ -194,8 +194,10 @@ impl Recorder {
     /// A statement (or fetch) was sent upstream and awaits its completion.
     pub(crate) fn statement_sent(&self, at: Instant) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        // One relay thread writes the stamps, in time order: a store, not a
+        // compare-and-swap loop, on every message.
         self.last_statement_ns
-            .fetch_max(self.stamp(at), Ordering::Relaxed);
+            .store(self.stamp(at), Ordering::Relaxed);
     }
 
     /// A sent statement or fetch got its answer, or will never get one.
@@ -207,7 +209,7 @@ impl Recorder {
 
     pub(crate) fn touch(&self) {
         self.last_activity_ns
-            .fetch_max(self.stamp(Instant::now()), Ordering::Relaxed);
+            .store(self.stamp(Instant::now()), Ordering::Relaxed);
     }
 
     /// Add a statement sent at `at`, completed now, to the totals.
