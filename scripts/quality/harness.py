@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -186,6 +187,7 @@ class Trials:
         env = dict(self.env, PERFGUARD_KEEP_CRITERION_HOME=str(kept))
         if mode in ("paired", "aligned"):
             command.append("--paired")
+        command += shlex.split(self.args.check_args)
         if mode == "suite":
             # A command perfguard cannot take apart as `cargo bench` is run
             # whole at each side, round after round, the rounds of before.
@@ -392,6 +394,8 @@ def main() -> int:
                         help="register every benchmark N times (N = 3: a 60-benchmark suite)")
     parser.add_argument("--hog", type=int, default=0, metavar="N",
                         help="run N CPU-bound processes beside every check (deliberate contention)")
+    parser.add_argument("--check-args", default="", metavar="ARGS",
+                        help="more arguments for every `perfguard check`, e.g. \"--rounds 2\"")
     parser.add_argument("--budget-min", type=float, metavar="MIN",
                         help="start no new trial after MIN minutes (the records say how many ran)")
     args = parser.parse_args()
@@ -414,7 +418,7 @@ def main() -> int:
         "command": command, "machine": machine(), "perfguard": version, "started": started.isoformat(timespec="seconds"),
         "finished": None, "elapsed_min": 0.0, "trials_per_effect": trials_per_effect,
         "baseline_runs": args.baseline_runs, "benchmarks": 0, "affected": 0,
-        "hog": args.hog, "plain_run_s": None,
+        "hog": args.hog, "check_args": args.check_args, "plain_run_s": None,
     }
     try:
         trials = Trials(args, work, perfguard)
