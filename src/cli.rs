@@ -264,10 +264,11 @@ pub struct GateArgs {
     #[arg(long)]
     pub paired: bool,
     /// Paired rounds before the first look at the verdict: every compared
-    /// benchmark is run this many times at base and at head.
-    #[arg(long, value_name = "N", default_value_t = crate::commands::DEFAULT_ROUNDS,
-          value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub rounds: u32,
+    /// benchmark is run this many times at base and at head. Default: 2 for
+    /// `cargo bench` suites (run directly, looked at after every round), 3
+    /// for suites run whole and for load probes.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rounds: Option<u32>,
     /// Rounds at most for the benchmarks the first --rounds leave unsettled;
     /// only those are run again. Default: 10, or twice --rounds if larger.
     /// Equal to --rounds: no extra rounds.

@@ -21,10 +21,20 @@ use crate::config::BenchSuite;
 use crate::progress::Progress;
 use crate::results::PairedRuns;
 
-/// Rounds before the first look when `--rounds` is not given: three pairs,
-/// the fewest whose scatter says anything; a sequential design
-/// ([`crate::compare::paired::Sequential`]) then looks after every round.
+/// Rounds before the first look when `--rounds` is not given, for
+/// whole-suite rounds and load probes: three pairs, the fewest whose scatter
+/// says anything on its own.
 pub const DEFAULT_ROUNDS: u32 = 3;
+
+/// Rounds before the first look of direct runs (`cargo bench` suites) when
+/// `--rounds` is not given. Their sequential design
+/// ([`crate::compare::paired::Sequential`]) looks after every round and its
+/// first looks spend almost no alpha, so an early look can only stop a
+/// benchmark whose interval already lies inside the threshold (stopping for
+/// that raises no false alarm) or one overwhelmingly changed. On the quality
+/// fixture a first look after two rounds cut A/A checks from 76-79 s to
+/// 60-61 s with the same verdicts (docs/verdict-quality.md).
+pub const DEFAULT_DIRECT_ROUNDS: u32 = 2;
 
 /// Rounds at most when `--max-rounds` is not given (and `--rounds` is below half of it).
 pub const DEFAULT_MAX_ROUNDS: u32 = 10;

@@ -13,7 +13,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub use crate::bench::paired::DEFAULT_ROUNDS;
 pub use check::{BaselinesFrom, GateOptions, check, compare_files};
 pub use hook::Hook;
 pub use init::Init;

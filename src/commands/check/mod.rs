@@ -33,8 +33,10 @@ pub struct GateOptions {
     pub baselines_from: Option<BaselinesFrom>,
     /// Timing by alternating base and head runs rather than against stored timings.
     pub paired: bool,
-    /// Rounds of a paired run or a confirmation.
-    pub rounds: u32,
+    /// Rounds of a paired run or a confirmation before the first look
+    /// (`None`: [`crate::bench::paired::DEFAULT_DIRECT_ROUNDS`] for direct
+    /// runs, [`crate::bench::paired::DEFAULT_ROUNDS`] otherwise).
+    pub rounds: Option<u32>,
     /// Rounds at most for benchmarks the first `rounds` leave unsettled
     /// (`None`: twice `rounds`).
     pub max_rounds: Option<u32>,
@@ -54,7 +56,7 @@ impl Default for GateOptions {
             against: None,
             baselines_from: None,
             paired: false,
-            rounds: crate::bench::paired::DEFAULT_ROUNDS,
+            rounds: None,
             max_rounds: None,
             confirm: true,
             results: None,

@@ -101,11 +101,11 @@ fn git_required(options: &CheckOptions) -> Option<(&'static str, &'static str)> 
 pub(super) fn resolve(global: &Global, options: &CheckOptions) -> Result<Plan, Error> {
     let gate = &options.gate;
     if let Some(max) = gate.max_rounds
-        && max < gate.rounds
+        && let Some(rounds) = gate.rounds
+        && max < rounds
     {
         return Err(Error::Usage(format!(
-            "--max-rounds {max} is fewer than --rounds {}; give --max-rounds at least {}, or equal to --rounds for no extra rounds",
-            gate.rounds, gate.rounds
+            "--max-rounds {max} is fewer than --rounds {rounds}; give --max-rounds at least {rounds}, or equal to --rounds for no extra rounds"
         )));
     }
     let loaded = load(global)?;

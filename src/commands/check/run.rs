@@ -225,7 +225,12 @@ fn settle_timings(
         return Ok(());
     }
     let compare_options = compare_options(&plan.loaded);
-    let rounds = paired::Rounds::new(options.gate.rounds, options.gate.max_rounds);
+    let rounds_from = |default| {
+        paired::Rounds::new(
+            options.gate.rounds.unwrap_or(default),
+            options.gate.max_rounds,
+        )
+    };
     let only = (!paired_mode).then_some(&suspected);
     let direct = plan
         .suites
@@ -241,7 +246,7 @@ fn settle_timings(
                 label,
                 &cargo,
                 only,
-                rounds,
+                rounds_from(paired::DEFAULT_DIRECT_ROUNDS),
                 deadline,
                 &compare_options,
             )?;
@@ -267,7 +272,7 @@ fn settle_timings(
                 only,
                 &base,
                 &head,
-                rounds,
+                rounds_from(paired::DEFAULT_ROUNDS),
                 |runs| compare::paired::unsettled(runs, &compare_options),
                 &plan.progress,
             )?;
@@ -320,7 +325,10 @@ fn settle_loads(
         env: &plan.head_env,
     };
     let compare_options = compare_options(&plan.loaded);
-    let rounds = paired::Rounds::new(options.gate.rounds, options.gate.max_rounds);
+    let rounds = paired::Rounds::new(
+        options.gate.rounds.unwrap_or(paired::DEFAULT_ROUNDS),
+        options.gate.max_rounds,
+    );
     let design = crate::load::Design {
         first: rounds.first,
         max: rounds.max,
@@ -708,8 +716,8 @@ pub(super) fn reproduce(
     if gate.paired {
         flag("--paired", None);
     }
-    if gate.rounds != paired::DEFAULT_ROUNDS {
-        flag("--rounds", Some(gate.rounds.to_string()));
+    if let Some(rounds) = gate.rounds {
+        flag("--rounds", Some(rounds.to_string()));
     }
     if let Some(max) = gate.max_rounds {
         flag("--max-rounds", Some(max.to_string()));
