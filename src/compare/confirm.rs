@@ -1,6 +1,7 @@
 //! Confirmation: a stored comparison's suspects are re-run paired against the
-//! merge-base, and the paired verdict decides. Suspects are its regressions
-//! and every benchmark that looks slower at the unadjusted level while its
+//! merge-base, and the paired verdict decides. Suspects are its regressions,
+//! its improvements (claimed only when the re-run shows them too), and every
+//! benchmark that looks slower at the unadjusted level while its
 //! interval reaches the threshold: one run against stored runs has a wide
 //! interval (the machine's run-to-run noise is in it twice), so a real +5% or
 //! +10% often misses the Holm-adjusted bar; the re-run is fresh data and

@@ -201,18 +201,13 @@ fn settle_timings(
         }
         return Ok(());
     }
-    if !paired_mode {
-        plan.progress.status(&format!(
-            "{} benchmark(s) look changed against the stored baseline; re-running them paired against the {label} to decide",
-            suspected.values().map(Vec::len).sum::<usize>()
-        ));
-    }
+    let suspects = suspected.values().map(Vec::len).sum::<usize>();
     if !paired_mode && same_source(git, commit)? {
         // Nothing changed since the merge-base: what the stored comparison
         // saw is the machine. Building the base only to find identical
         // executables cost a fresh clone of this repository minutes.
         plan.progress.status(&format!(
-            "the head's tree is the {label}'s: nothing to re-run, the apparent changes are the machine's"
+            "{suspects} benchmark(s) look changed against the stored baseline, but the head's tree is the {label}'s: nothing to re-run, the apparent changes are the machine's"
         ));
         let measured: Vec<Entry> = suspected
             .iter()
@@ -223,6 +218,11 @@ fn settle_timings(
             .collect();
         compare::confirm::apply_confirmation(comparison, &suspected, &measured);
         return Ok(());
+    }
+    if !paired_mode {
+        plan.progress.status(&format!(
+            "{suspects} benchmark(s) look changed against the stored baseline; re-running them paired against the {label} to decide"
+        ));
     }
     let compare_options = compare_options(&plan.loaded);
     let rounds_from = |default| {
@@ -442,7 +442,7 @@ fn measure_direct(
         )?);
     }
     let dirty = git.head_repo.revision()?.dirty;
-    let same_tree = same_source(git, commit)?;
+    let same_tree = !dirty && same_tree(git, commit)?;
     let built_head = if same_tree {
         plan.progress.status(&format!(
             "the head's tree is the {label}'s: one build serves both sides"
@@ -575,8 +575,12 @@ fn measure_direct(
 /// Whether the head's source is `commit`'s: the same tree and nothing
 /// uncommitted in the working tree.
 fn same_source(git: &GitPlan, commit: crate::git::Oid) -> Result<bool, Error> {
-    Ok(!git.head_repo.revision()?.dirty
-        && git.repo.tree_of(commit)? == git.head_repo.tree_of(git.head_commit)?)
+    Ok(!git.head_repo.revision()?.dirty && same_tree(git, commit)?)
+}
+
+/// Whether the head commit's tree is `commit`'s.
+fn same_tree(git: &GitPlan, commit: crate::git::Oid) -> Result<bool, Error> {
+    Ok(git.repo.tree_of(commit)? == git.head_repo.tree_of(git.head_commit)?)
 }
 
 /// A machine too disturbed to resolve the threshold: most benchmarks'
