@@ -2,8 +2,8 @@
 //! application and its database that forwards every byte unchanged and records
 //! each statement the application sends, with its rows and completion.
 //!
-//! The proxy runs on its own tokio runtime in a background thread, so a
-//! synchronous caller starts it, points the application at
+//! The proxy runs on its own threads (a tokio runtime for accepting and
+//! logging in, an epoll loop for relaying), so a synchronous caller starts it, points the application at
 //! [`CountingProxy::local_addr`], and drains what it saw with
 //! [`CountingProxy::drain`]. Protocol details live in the `postgres` and
 //! `mysql` modules; `relay` holds the framing loop they share.
@@ -133,6 +133,7 @@ struct ConnectionContext {
     upstream: String,
     max_message_bytes: usize,
     recorder: Arc<recorder::Recorder>,
+    relay: relay::RelayHandle,
 }
 
 /// A running counting proxy. Dropping it shuts it down.
@@ -141,14 +142,14 @@ pub struct CountingProxy {
     recorder: Arc<recorder::Recorder>,
     stop: watch::Sender<bool>,
     thread: Option<std::thread::JoinHandle<()>>,
+    relay_loop: Option<relay::RelayLoop>,
 }
 
 impl CountingProxy {
-    /// Binds the listener and starts relaying on a background thread.
-    ///
-    /// The relay runs on a single-threaded runtime, like pgbouncer's event
-    /// loop: on small machines a multi-threaded scheduler costs more in
-    /// cross-thread wake-ups than it gains.
+    /// Binds the listener and starts relaying on two background threads: a
+    /// single-threaded tokio runtime accepts connections and relays each login,
+    /// then hands the connection to the relay's event loop (`relay`), one
+    /// epoll loop like pgbouncer's.
     pub fn start(config: ProxyConfig) -> Result<CountingProxy, ProxyError> {
         let addr = config
             .listen
@@ -168,10 +169,13 @@ impl CountingProxy {
             TcpListener::from_std(listener).map_err(|source| ProxyError::Listen { addr, source })?
         };
         let recorder = Arc::new(recorder::Recorder::new());
+        let (relay_loop, relay) =
+            relay::RelayLoop::start(Arc::clone(&recorder)).map_err(ProxyError::Runtime)?;
         let context = Arc::new(ConnectionContext {
             upstream: config.upstream,
             max_message_bytes: config.max_message_bytes,
             recorder: Arc::clone(&recorder),
+            relay,
         });
         let (stop, stopped) = watch::channel(false);
         let kind = config.kind;
@@ -187,6 +191,7 @@ impl CountingProxy {
             recorder,
             stop,
             thread: Some(thread),
+            relay_loop: Some(relay_loop),
         })
     }
 
@@ -246,6 +251,8 @@ impl CountingProxy {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        // Closes the logged-in connections (the runtime closed those still logging in).
+        self.relay_loop.take();
     }
 }
 

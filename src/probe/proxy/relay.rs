@@ -2,14 +2,27 @@
 //! complete messages in it (skipping bodies it does not need without buffering
 //! them), write exactly those bytes to the other side unchanged, keep the rest.
 //! One read and one write per chunk, no per-message allocation.
+//!
+//! Logged-in connections are relayed by one event loop per proxy, on its own
+//! thread ([`RelayLoop`]): readiness from epoll (through mio, edge-triggered,
+//! both sockets registered once for reading and writing), then plain reads and
+//! writes until each direction would block. That is pgbouncer's shape, and it
+//! keeps the relay's CPU per transaction near pgbouncer's under load, where a
+//! general task scheduler (tokio) cost about twice its user time and a thread
+//! per direction lost most of the throughput to wake-ups (docs/load.md). The
+//! login before it stays on the proxy's tokio runtime.
 
-use std::future::Future;
-use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::io::{ErrorKind, Read, Write};
+use std::net::Shutdown;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token, Waker};
+use tokio::sync::oneshot;
 
 use super::recorder::{FaultKind, Recorder};
 
@@ -18,6 +31,9 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// Initial (and usual) buffer size of one direction.
 const CHUNK_BYTES: usize = 64 * 1024;
+
+/// The loop's own token: new connections or a stop request.
+const WAKE: Token = Token(usize::MAX);
 
 /// Walks protocol messages in one direction.
 pub(super) trait Framer {
@@ -42,65 +58,8 @@ pub(super) enum PumpEnd {
     ReadFailed(std::io::Error),
     /// Writing to the other side failed (it went away).
     WriteFailed,
-}
-
-/// Relays `from` to `to` through `framer` until one side closes or fails.
-///
-/// The halves are borrowed so that the caller closes the sockets only after it
-/// recorded why the relay ended (a test or probe that sees the close finds the fault).
-async fn pump(
-    from: &mut OwnedReadHalf,
-    to: &mut OwnedWriteHalf,
-    framer: &mut impl Framer,
-    recorder: &Recorder,
-) -> PumpEnd {
-    let mut buffer: Vec<u8> = vec![0; CHUNK_BYTES];
-    let mut start = 0;
-    let mut end = 0;
-    loop {
-        if end == buffer.len() {
-            if start > 0 {
-                buffer.copy_within(start..end, 0);
-                end -= start;
-                start = 0;
-            } else {
-                // One message larger than the buffer that the framer must see whole.
-                buffer.resize(buffer.len() * 2, 0);
-            }
-        }
-        let read = match from.read(&mut buffer[end..]).await {
-            Ok(0) => {
-                framer.closed();
-                let _ = to.shutdown().await;
-                return PumpEnd::Closed;
-            }
-            Ok(read) => read,
-            Err(error) => {
-                framer.closed();
-                return PumpEnd::ReadFailed(error);
-            }
-        };
-        end += read;
-        recorder.touch();
-        let forward = match framer.advance(&mut buffer[start..end]) {
-            Ok(forward) => forward,
-            Err(violation) => return PumpEnd::Violation(violation),
-        };
-        if forward > 0 {
-            if to.write_all(&buffer[start..start + forward]).await.is_err() {
-                return PumpEnd::WriteFailed;
-            }
-            start += forward;
-        }
-        if start == end {
-            start = 0;
-            end = 0;
-            if buffer.len() > CHUNK_BYTES {
-                buffer.truncate(CHUNK_BYTES);
-                buffer.shrink_to_fit();
-            }
-        }
-    }
+    /// The relay could not start (the proxy is stopping, or a socket could not be handed over).
+    NotStarted(String),
 }
 
 /// Which side of a relayed connection closed first.
@@ -116,52 +75,404 @@ pub(super) struct RelayEnds {
     pub to_client: Option<PumpEnd>,
 }
 
-/// Runs both directions until both end; a client protocol violation ends the
-/// connection at once, otherwise the other direction gets a grace period.
-async fn relay_both(
-    to_server: impl Future<Output = PumpEnd>,
-    to_client: impl Future<Output = PumpEnd>,
-) -> RelayEnds {
-    tokio::pin!(to_server, to_client);
-    tokio::select! {
-        end = &mut to_server => {
-            if matches!(end, PumpEnd::Violation(_)) {
-                return RelayEnds { to_server: Some(end), to_client: None };
+/// The two sockets of a finished relay: they close when it is dropped, after
+/// the caller recorded why the relay ended (a test or probe that sees the
+/// close finds the fault).
+pub(super) struct OpenSockets {
+    _client: Option<TcpStream>,
+    _upstream: Option<TcpStream>,
+}
+
+type BoxedFramer = Box<dyn Framer + Send>;
+
+/// A logged-in connection handed to the loop.
+struct Job {
+    client: TcpStream,
+    upstream: TcpStream,
+    client_framer: BoxedFramer,
+    server_framer: BoxedFramer,
+    done: oneshot::Sender<(RelayEnds, OpenSockets)>,
+}
+
+/// Where the protocol handlers hand their logged-in connections.
+#[derive(Debug)]
+pub(super) struct RelayHandle {
+    jobs: mpsc::Sender<Job>,
+    waker: Arc<Waker>,
+}
+
+impl RelayHandle {
+    /// Relays client and upstream through their framers until both directions
+    /// end (or one ends and the other does not within a grace period). No
+    /// framer runs after this returns; the sockets close when the returned
+    /// [`OpenSockets`] is dropped.
+    pub(super) async fn relay(
+        &self,
+        client: tokio::net::TcpStream,
+        upstream: tokio::net::TcpStream,
+        client_framer: impl Framer + Send + 'static,
+        server_framer: impl Framer + Send + 'static,
+    ) -> (RelayEnds, OpenSockets) {
+        let not_started = |reason: String| {
+            let ends = RelayEnds {
+                to_server: Some(PumpEnd::NotStarted(reason)),
+                to_client: None,
+            };
+            let sockets = OpenSockets {
+                _client: None,
+                _upstream: None,
+            };
+            (ends, sockets)
+        };
+        let (client, upstream) = match (client.into_std(), upstream.into_std()) {
+            (Ok(client), Ok(upstream)) => {
+                (TcpStream::from_std(client), TcpStream::from_std(upstream))
             }
-            let to_client = tokio::time::timeout(CLOSE_GRACE, &mut to_client).await.ok();
-            RelayEnds { to_server: Some(end), to_client }
+            (Err(error), _) | (_, Err(error)) => return not_started(error.to_string()),
+        };
+        let (done, finished) = oneshot::channel();
+        let job = Job {
+            client,
+            upstream,
+            client_framer: Box::new(client_framer),
+            server_framer: Box::new(server_framer),
+            done,
+        };
+        if self.jobs.send(job).is_err() || self.waker.wake().is_err() {
+            return not_started("the proxy is stopping".to_owned());
         }
-        end = &mut to_client => {
-            let to_server = tokio::time::timeout(CLOSE_GRACE, &mut to_server).await.ok();
-            RelayEnds { to_server, to_client: Some(end) }
+        match finished.await {
+            Ok(finished) => finished,
+            Err(_) => not_started("the proxy stopped".to_owned()),
         }
     }
 }
 
-/// The four halves of a relayed connection: the sockets close when it is dropped.
-pub(super) struct OpenSockets {
-    _halves: (OwnedReadHalf, OwnedWriteHalf, OwnedReadHalf, OwnedWriteHalf),
+/// The relay thread of one proxy. Dropping it stops the loop and closes every
+/// connection it holds.
+pub(super) struct RelayLoop {
+    stop: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+    thread: Option<JoinHandle<()>>,
 }
 
-/// Relays client and upstream through their framers until both directions
-/// end. The sockets stay open (in [`OpenSockets`]) until the caller has
-/// recorded why the relay ended and drops them.
-pub(super) async fn relay_connection(
+impl RelayLoop {
+    /// Starts the loop; connections go to it through the returned handle.
+    pub(super) fn start(recorder: Arc<Recorder>) -> std::io::Result<(RelayLoop, RelayHandle)> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
+        let (jobs, received) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name("perfguard-relay".to_owned())
+                .spawn(move || run_loop(poll, received, &stop, &recorder))?
+        };
+        let handle = RelayHandle {
+            jobs,
+            waker: Arc::clone(&waker),
+        };
+        let relay_loop = RelayLoop {
+            stop,
+            waker,
+            thread: Some(thread),
+        };
+        Ok((relay_loop, handle))
+    }
+}
+
+impl Drop for RelayLoop {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One direction of a connection: bytes read, how far the framer has
+/// approved them, how far they are written.
+struct Direction {
+    framer: BoxedFramer,
+    buffer: Vec<u8>,
+    /// First byte not yet written to the other side.
+    start: usize,
+    /// End of the bytes the framer approved (`start..framed` waits to be written).
+    framed: usize,
+    /// End of the bytes read.
+    end: usize,
+    /// The reading socket may have bytes (an event said so and no read since came back short).
+    readable: bool,
+    ended: Option<PumpEnd>,
+}
+
+impl Direction {
+    fn new(framer: BoxedFramer) -> Direction {
+        Direction {
+            framer,
+            buffer: vec![0; CHUNK_BYTES],
+            start: 0,
+            framed: 0,
+            end: 0,
+            readable: true,
+            ended: None,
+        }
+    }
+
+    /// Moves bytes from `from` to `to` until either would block; `Some` when this direction ended.
+    fn pump(&mut self, from: &TcpStream, to: &TcpStream, recorder: &Recorder) -> Option<PumpEnd> {
+        loop {
+            while self.start < self.framed {
+                match (&*to).write(&self.buffer[self.start..self.framed]) {
+                    Ok(0) => return Some(PumpEnd::WriteFailed),
+                    Ok(written) => self.start += written,
+                    Err(error) if error.kind() == ErrorKind::WouldBlock => return None,
+                    Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => return Some(PumpEnd::WriteFailed),
+                }
+            }
+            if self.start == self.end {
+                self.start = 0;
+                self.framed = 0;
+                self.end = 0;
+                if self.buffer.len() > CHUNK_BYTES {
+                    self.buffer.truncate(CHUNK_BYTES);
+                    self.buffer.shrink_to_fit();
+                }
+            }
+            if !self.readable {
+                return None;
+            }
+            if self.end == self.buffer.len() {
+                if self.start > 0 {
+                    self.buffer.copy_within(self.start..self.end, 0);
+                    self.framed -= self.start;
+                    self.end -= self.start;
+                    self.start = 0;
+                } else {
+                    // One message larger than the buffer that the framer must see whole.
+                    self.buffer.resize(self.buffer.len() * 2, 0);
+                }
+            }
+            let space = self.buffer.len() - self.end;
+            match (&*from).read(&mut self.buffer[self.end..]) {
+                Ok(0) => {
+                    self.framer.closed();
+                    let _ = to.shutdown(Shutdown::Write);
+                    return Some(PumpEnd::Closed);
+                }
+                Ok(read) => {
+                    // A short read took all there was: the next bytes bring a new event.
+                    self.readable = read == space;
+                    self.end += read;
+                    recorder.touch();
+                    match self.framer.advance(&mut self.buffer[self.framed..self.end]) {
+                        Ok(forward) => self.framed += forward,
+                        Err(violation) => return Some(PumpEnd::Violation(violation)),
+                    }
+                }
+                Err(error) if error.kind() == ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    return None;
+                }
+                Err(error) if error.kind() == ErrorKind::Interrupted => {}
+                Err(error) => {
+                    self.framer.closed();
+                    return Some(PumpEnd::ReadFailed(error));
+                }
+            }
+        }
+    }
+}
+
+/// A connection in the loop.
+struct Connection {
     client: TcpStream,
     upstream: TcpStream,
-    client_framer: &mut impl Framer,
-    server_framer: &mut impl Framer,
-    recorder: &Recorder,
-) -> (RelayEnds, OpenSockets) {
-    let (mut client_read, mut client_write) = client.into_split();
-    let (mut server_read, mut server_write) = upstream.into_split();
-    let to_server = pump(&mut client_read, &mut server_write, client_framer, recorder);
-    let to_client = pump(&mut server_read, &mut client_write, server_framer, recorder);
-    let ends = relay_both(to_server, to_client).await;
-    let sockets = OpenSockets {
-        _halves: (client_read, client_write, server_read, server_write),
-    };
-    (ends, sockets)
+    to_server: Direction,
+    to_client: Direction,
+    /// When one direction ended and the other has not: the end of its grace period.
+    deadline: Option<Instant>,
+    /// Already queued to be driven after this batch of events.
+    scheduled: bool,
+    done: oneshot::Sender<(RelayEnds, OpenSockets)>,
+}
+
+impl Connection {
+    /// Runs both directions as far as they go; true when the relay is over.
+    fn drive(&mut self, recorder: &Recorder) -> bool {
+        if self.to_server.ended.is_none() {
+            self.to_server.ended = self.to_server.pump(&self.client, &self.upstream, recorder);
+        }
+        if matches!(self.to_server.ended, Some(PumpEnd::Violation(_))) {
+            // A client that breaks the protocol is cut off at once.
+            return true;
+        }
+        if self.to_client.ended.is_none() {
+            self.to_client.ended = self.to_client.pump(&self.upstream, &self.client, recorder);
+        }
+        match (&self.to_server.ended, &self.to_client.ended) {
+            (Some(_), Some(_)) => true,
+            (None, None) => false,
+            _ => {
+                self.deadline
+                    .get_or_insert_with(|| Instant::now() + CLOSE_GRACE);
+                false
+            }
+        }
+    }
+
+    /// Hands the ends and the sockets back to the connection's handler.
+    fn finish(self, poll: &Poll) {
+        let Connection {
+            mut client,
+            mut upstream,
+            to_server,
+            to_client,
+            done,
+            ..
+        } = self;
+        let _ = poll.registry().deregister(&mut client);
+        let _ = poll.registry().deregister(&mut upstream);
+        let ends = RelayEnds {
+            to_server: to_server.ended,
+            to_client: to_client.ended,
+        };
+        let sockets = OpenSockets {
+            _client: Some(client),
+            _upstream: Some(upstream),
+        };
+        // A handler that is gone (the proxy is stopping) drops the sockets here.
+        let _ = done.send((ends, sockets));
+    }
+}
+
+/// Token of a connection's socket: slot * 2, plus 1 for the upstream side.
+fn token(slot: usize, upstream: bool) -> Token {
+    Token(slot * 2 + usize::from(upstream))
+}
+
+fn run_loop(mut poll: Poll, jobs: mpsc::Receiver<Job>, stop: &AtomicBool, recorder: &Recorder) {
+    let mut slots: Vec<Option<Connection>> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
+    let mut events = Events::with_capacity(256);
+    let mut to_drive: Vec<usize> = Vec::new();
+    loop {
+        let now = Instant::now();
+        let timeout = slots
+            .iter()
+            .flatten()
+            .filter_map(|connection| connection.deadline)
+            .min()
+            .map(|deadline| deadline.saturating_duration_since(now));
+        if let Err(error) = poll.poll(&mut events, timeout)
+            && error.kind() != ErrorKind::Interrupted
+        {
+            // Not expected from epoll_wait; leaving ends every connection.
+            return;
+        }
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        for event in &events {
+            if event.token() == WAKE {
+                while let Ok(job) = jobs.try_recv() {
+                    let slot = free.pop().unwrap_or_else(|| {
+                        slots.push(None);
+                        slots.len() - 1
+                    });
+                    if let Some(connection) = admit(&poll, job, slot) {
+                        slots[slot] = Some(connection);
+                        to_drive.push(slot);
+                    } else {
+                        free.push(slot);
+                    }
+                }
+                continue;
+            }
+            let slot = event.token().0 / 2;
+            let upstream = event.token().0 % 2 == 1;
+            let Some(connection) = slots.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                if upstream {
+                    connection.to_client.readable = true;
+                } else {
+                    connection.to_server.readable = true;
+                }
+            }
+            if !connection.scheduled {
+                connection.scheduled = true;
+                to_drive.push(slot);
+            }
+        }
+        // Drive every connection an event named; those whose relay is over leave.
+        for slot in to_drive.drain(..) {
+            let over = slots[slot].as_mut().is_some_and(|connection| {
+                connection.scheduled = false;
+                connection.drive(recorder)
+            });
+            if over && let Some(connection) = slots[slot].take() {
+                connection.finish(&poll);
+                free.push(slot);
+            }
+        }
+        let now = Instant::now();
+        for (slot, entry) in slots.iter_mut().enumerate() {
+            let expired = entry
+                .as_ref()
+                .and_then(|connection| connection.deadline)
+                .is_some_and(|deadline| deadline <= now);
+            if expired && let Some(connection) = entry.take() {
+                connection.finish(&poll);
+                free.push(slot);
+            }
+        }
+    }
+}
+
+/// Registers a new connection's sockets; `None` (after telling its handler) if that fails.
+fn admit(poll: &Poll, job: Job, slot: usize) -> Option<Connection> {
+    let Job {
+        mut client,
+        mut upstream,
+        client_framer,
+        server_framer,
+        done,
+    } = job;
+    let interest = Interest::READABLE | Interest::WRITABLE;
+    let registered = poll
+        .registry()
+        .register(&mut client, token(slot, false), interest)
+        .and_then(|()| {
+            poll.registry()
+                .register(&mut upstream, token(slot, true), interest)
+        });
+    if let Err(error) = registered {
+        let _ = poll.registry().deregister(&mut client);
+        let ends = RelayEnds {
+            to_server: Some(PumpEnd::NotStarted(error.to_string())),
+            to_client: None,
+        };
+        let sockets = OpenSockets {
+            _client: Some(client),
+            _upstream: Some(upstream),
+        };
+        let _ = done.send((ends, sockets));
+        return None;
+    }
+    Some(Connection {
+        client,
+        upstream,
+        to_server: Direction::new(client_framer),
+        to_client: Direction::new(server_framer),
+        deadline: None,
+        scheduled: true,
+        done,
+    })
 }
 
 /// Locks a connection's session, recovering it from a poisoned lock.
@@ -181,6 +492,14 @@ pub(super) fn relay_fault(
     server_ended_session: bool,
     upstream_closed_message: impl FnOnce() -> String,
 ) -> Option<(FaultKind, String)> {
+    if let Some(PumpEnd::NotStarted(reason)) = &ends.to_server {
+        return Some((
+            FaultKind::UpstreamUnreachable,
+            format!(
+                "the proxy could not relay this connection: {reason} (out of file descriptors? raise `ulimit -n` or lower the app's pool size)"
+            ),
+        ));
+    }
     if let Some(PumpEnd::Violation(violation)) = &ends.to_server {
         return Some((FaultKind::ClientProtocol, violation.clone()));
     }

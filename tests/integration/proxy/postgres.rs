@@ -326,3 +326,64 @@ fn postgres_pipelined_statements_pair_with_their_own_completions() {
     assert_eq!(activity.round_trips(), 3);
     assert_eq!(proxy.in_flight(), 0);
 }
+
+#[test]
+fn postgres_large_values_and_many_connections_pass_intact() {
+    let Some(server) = server("PERFGUARD_TEST_POSTGRES_URL", POSTGRES_DEFAULT_URL) else {
+        return;
+    };
+    let database = PgDatabase::create(&server, "pg_proxy_large");
+    let proxy = database.proxy();
+    let config = database.config_through(&proxy);
+    let relayed = async {
+        // A 6 MiB parameter out and a 22 MiB row back: both far larger than
+        // the relay's buffer and the sockets' buffers, so its writes block.
+        let client = connect(&config).await;
+        let sent: String = (0..6 * 1024 * 1024)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let row = client
+            .query_one("SELECT $1::text || repeat('z', 16 * 1024 * 1024)", &[&sent])
+            .await
+            .expect("large round trip");
+        let back: &str = row.get(0);
+        assert_eq!(back.len(), sent.len() + 16 * 1024 * 1024);
+        assert!(back.starts_with(&sent), "the parameter came back changed");
+        assert!(back[sent.len()..].bytes().all(|b| b == b'z'));
+
+        // Sixteen connections at once, each with its own queries in flight.
+        let tasks: Vec<_> = (0..16)
+            .map(|task| {
+                let config = config.clone();
+                tokio::spawn(async move {
+                    let client = connect(&config).await;
+                    for n in 0..50i32 {
+                        let row = client
+                            .query_one("SELECT $1::int + 1", &[&(task * 1000 + n)])
+                            .await
+                            .expect("query on one of many connections");
+                        assert_eq!(row.get::<_, i32>(0), task * 1000 + n + 1);
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("connection task");
+        }
+    };
+    // A relay that loses or reorders bytes leaves the client waiting for the rest.
+    runtime().block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(120), relayed)
+            .await
+            .expect("the relay stalled: the client is still waiting after 120 s")
+    });
+    let activity = proxy.drain();
+    let many = activity
+        .statements
+        .iter()
+        .filter(|event| event.sql == "SELECT $1::int + 1")
+        .count();
+    assert_eq!(many, 16 * 50);
+    assert_eq!(proxy.in_flight(), 0);
+    assert!(activity.faults.is_empty(), "{:?}", activity.faults);
+}

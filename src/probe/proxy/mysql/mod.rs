@@ -27,7 +27,7 @@ use std::time::Instant;
 use tokio::net::TcpStream;
 
 use super::recorder::{ConnectionTotals, FaultKind, Recorder, StatementEvent};
-use super::relay::{Framer, Side, lock, relay_connection, relay_fault};
+use super::relay::{Framer, Side, lock, relay_fault};
 use super::split::split_statements;
 use super::{ConnectionContext, DbKind, connect_upstream};
 use response::{Expect, lenenc, ok_status};
@@ -72,28 +72,24 @@ pub(super) async fn serve(client: TcpStream, connection_id: u64, context: &Conne
         Arc::clone(recorder),
         context.upstream.clone(),
     )));
-    let mut client_framer = PacketFramer {
+    let client_framer = PacketFramer {
         session: Arc::clone(&session),
         from_client: true,
         max_message_bytes: context.max_message_bytes,
         skip: 0,
         continuation: false,
     };
-    let mut server_framer = PacketFramer {
+    let server_framer = PacketFramer {
         session: Arc::clone(&session),
         from_client: false,
         max_message_bytes: context.max_message_bytes,
         skip: 0,
         continuation: false,
     };
-    let (ends, _sockets) = relay_connection(
-        client,
-        upstream,
-        &mut client_framer,
-        &mut server_framer,
-        recorder,
-    )
-    .await;
+    let (ends, _sockets) = context
+        .relay
+        .relay(client, upstream, client_framer, server_framer)
+        .await;
     let mut session = lock(&session);
     let expected_close = session.client_terminated || session.login_refused;
     if let Some((kind, message)) =

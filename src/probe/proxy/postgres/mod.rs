@@ -29,7 +29,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::recorder::FaultKind;
-use super::relay::{Framer, Side, lock, relay_connection, relay_fault};
+use super::relay::{Framer, Side, lock, relay_fault};
 use super::{ConnectionContext, connect_upstream};
 use session::Session;
 
@@ -84,12 +84,12 @@ pub(super) async fn serve(mut client: TcpStream, connection_id: u64, context: &C
         connection_id,
         Arc::clone(recorder),
     )));
-    let mut client_framer = ClientFramer {
+    let client_framer = ClientFramer {
         session: Arc::clone(&session),
         max_message_bytes: context.max_message_bytes,
         skip: 0,
     };
-    let mut server_framer = ServerFramer {
+    let server_framer = ServerFramer {
         session: Arc::clone(&session),
         max_message_bytes: context.max_message_bytes,
         skip: 0,
@@ -97,14 +97,10 @@ pub(super) async fn serve(mut client: TcpStream, connection_id: u64, context: &C
         database,
         upstream: context.upstream.clone(),
     };
-    let (ends, _sockets) = relay_connection(
-        client,
-        upstream,
-        &mut client_framer,
-        &mut server_framer,
-        recorder,
-    )
-    .await;
+    let (ends, _sockets) = context
+        .relay
+        .relay(client, upstream, client_framer, server_framer)
+        .await;
     let mut session = lock(&session);
     // A client saying goodbye after the server threw it out does not make the close expected.
     let expected_close =
