@@ -145,8 +145,14 @@ pub enum Error {
     },
     #[error("--only {pattern:?} is not a valid glob: {message}")]
     BadGlob { pattern: String, message: String },
-    #[error("--only {pattern:?} matches no [[bench]] suite, [[probe]] or [[load]] in {config}")]
-    NothingSelected { pattern: String, config: String },
+    #[error(
+        "--only {pattern:?} matches no [[bench]] suite, [[probe]] or [[load]] in {config} (their names: {names}); --only selects those names, not the benchmarks inside a suite"
+    )]
+    NothingSelected {
+        pattern: String,
+        config: String,
+        names: String,
+    },
     #[error("{path}: cannot write the report: {source}")]
     Report {
         path: PathBuf,
@@ -220,6 +226,26 @@ impl Selection {
             }),
             names,
         })
+        .and_then(|selection| selection.selects_something(loaded, options))
+    }
+
+    /// `--only` that matches no name at all is a mistake (a benchmark id, a
+    /// typo): measuring nothing and passing would hide it.
+    fn selects_something(
+        self,
+        loaded: &LoadedConfig,
+        options: &MeasureOptions,
+    ) -> Result<Selection, Error> {
+        match (&self.only, &options.only) {
+            (Some(matcher), Some(pattern)) if !self.names.iter().any(|n| matcher.is_match(n)) => {
+                Err(Error::NothingSelected {
+                    pattern: pattern.clone(),
+                    config: loaded.path.display().to_string(),
+                    names: self.names.join(", "),
+                })
+            }
+            _ => Ok(self),
+        }
     }
 
     /// The shard a measurement with these options holds: `--shard K/N` and
@@ -335,6 +361,7 @@ pub(crate) fn measure_allowing(
             return Err(Error::NothingSelected {
                 pattern: pattern.clone(),
                 config: loaded.path.display().to_string(),
+                names: selection.names.join(", "),
             });
         }
     }

@@ -546,6 +546,29 @@ fn a_base_revision_that_does_not_build_is_exit_2_with_the_build_error() {
 }
 
 #[test]
+fn only_matching_no_suite_is_exit_2_naming_the_suites_in_every_mode() {
+    let repo = Repo::replaying();
+    repo.record();
+    repo.commit("Record the baselines");
+    repo.git(&["checkout", "--quiet", "-b", "topic"]);
+    // A benchmark id where a suite name belongs used to measure nothing and pass.
+    for args in [
+        &["check", "--paired", "--only", "header/*"][..],
+        &["check", "--only", "header/*"],
+        &["run", "--only", "header/*"],
+    ] {
+        assert_exit_2(
+            &repo.run(args),
+            &[
+                "--only \"header/*\" matches no [[bench]] suite",
+                "their names: work",
+                "not the benchmarks inside a suite",
+            ],
+        );
+    }
+}
+
+#[test]
 fn paired_and_rev_outside_git_are_exit_2_and_plain_check_falls_back_with_a_note() {
     let project = Project::empty();
     project.write(

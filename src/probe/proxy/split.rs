@@ -10,6 +10,16 @@ use super::DbKind;
 /// is returned once (the server answers it with an empty-query response).
 pub(super) fn split_statements(sql: &str, kind: DbKind) -> Vec<&str> {
     let bytes = sql.as_bytes();
+    if !bytes.contains(&b';') {
+        // The usual case, one statement: it has code unless it opens with a comment.
+        let trimmed = sql.trim();
+        let opens_comment = trimmed.starts_with("--")
+            || trimmed.starts_with("/*")
+            || (kind == DbKind::Mysql && trimmed.starts_with('#'));
+        if !trimmed.is_empty() && !opens_comment {
+            return vec![trimmed];
+        }
+    }
     let mut statements = Vec::new();
     let mut piece_start = 0;
     let mut piece_has_code = false;
@@ -171,6 +181,20 @@ mod tests {
             ["/* SQLx ping */"]
         );
         assert_eq!(split_statements("", DbKind::Postgres), [""]);
+    }
+
+    #[test]
+    fn a_single_statement_is_trimmed_and_comment_only_text_kept_whole() {
+        assert_eq!(
+            split_statements("  SELECT 1 -- x\n ", DbKind::Postgres),
+            ["SELECT 1 -- x"]
+        );
+        assert_eq!(split_statements(" # ping\n", DbKind::Mysql), [" # ping\n"]);
+        assert_eq!(
+            split_statements("-- a\nSELECT 1", DbKind::Postgres),
+            ["-- a\nSELECT 1"]
+        );
+        assert_eq!(split_statements("   ", DbKind::Postgres), ["   "]);
     }
 
     #[test]
