@@ -35,6 +35,10 @@ const CHUNK_BYTES: usize = 64 * 1024;
 /// The loop's own token: new connections or a stop request.
 const WAKE: Token = Token(usize::MAX);
 
+/// Reads one direction may do before the loop turns to other connections
+/// (a large result streaming between two fast peers would otherwise hold it).
+const READS_PER_TURN: u32 = 16;
+
 /// Walks protocol messages in one direction.
 pub(super) trait Framer {
     /// Inspects the start of `data` and returns how many bytes may be forwarded now:
@@ -58,8 +62,9 @@ pub(super) enum PumpEnd {
     ReadFailed(std::io::Error),
     /// Writing to the other side failed (it went away).
     WriteFailed,
-    /// The relay could not start (the proxy is stopping, or a socket could not be handed over).
-    NotStarted(String),
+    /// The relay could not start or went wrong (the proxy is stopping, a
+    /// socket could not be handed over, a bug): why, and what to do.
+    RelayFailed(String),
 }
 
 /// Which side of a relayed connection closed first.
@@ -115,7 +120,7 @@ impl RelayHandle {
     ) -> (RelayEnds, OpenSockets) {
         let not_started = |reason: String| {
             let ends = RelayEnds {
-                to_server: Some(PumpEnd::NotStarted(reason)),
+                to_server: Some(PumpEnd::RelayFailed(reason)),
                 to_client: None,
             };
             let sockets = OpenSockets {
@@ -128,7 +133,7 @@ impl RelayHandle {
             (Ok(client), Ok(upstream)) => {
                 (TcpStream::from_std(client), TcpStream::from_std(upstream))
             }
-            (Err(error), _) | (_, Err(error)) => return not_started(error.to_string()),
+            (Err(error), _) | (_, Err(error)) => return not_started(out_of_descriptors(&error)),
         };
         let (done, finished) = oneshot::channel();
         let job = Job {
@@ -138,9 +143,12 @@ impl RelayHandle {
             server_framer: Box::new(server_framer),
             done,
         };
-        if self.jobs.send(job).is_err() || self.waker.wake().is_err() {
+        if self.jobs.send(job).is_err() {
             return not_started("the proxy is stopping".to_owned());
         }
+        // A failed wake-up is not expected (an eventfd write); the job is
+        // queued either way and is taken at the loop's next wake.
+        let _ = self.waker.wake();
         match finished.await {
             Ok(finished) => finished,
             Err(_) => not_started("the proxy stopped".to_owned()),
@@ -205,7 +213,20 @@ struct Direction {
     end: usize,
     /// The reading socket may have bytes (an event said so and no read since came back short).
     readable: bool,
+    /// The reading socket's peer closed or failed: reads go on until they say
+    /// so, since a short read may have taken the last bytes and left the close
+    /// (edge-triggered, no further event comes for it).
+    hung_up: bool,
     ended: Option<PumpEnd>,
+}
+
+/// Where one direction stopped.
+enum Pumped {
+    /// Waiting for an event (a read or write would block).
+    Waiting,
+    /// It used its turn with bytes still to read: drive it again soon.
+    Yielded,
+    Ended(PumpEnd),
 }
 
 impl Direction {
@@ -217,20 +238,23 @@ impl Direction {
             framed: 0,
             end: 0,
             readable: true,
+            hung_up: false,
             ended: None,
         }
     }
 
-    /// Moves bytes from `from` to `to` until either would block; `Some` when this direction ended.
-    fn pump(&mut self, from: &TcpStream, to: &TcpStream, recorder: &Recorder) -> Option<PumpEnd> {
+    /// Moves bytes from `from` to `to` until either would block, the direction
+    /// ends, or it has had its turn.
+    fn pump(&mut self, from: &TcpStream, to: &TcpStream, recorder: &Recorder) -> Pumped {
+        let mut reads = 0;
         loop {
             while self.start < self.framed {
                 match (&*to).write(&self.buffer[self.start..self.framed]) {
-                    Ok(0) => return Some(PumpEnd::WriteFailed),
+                    Ok(0) => return Pumped::Ended(PumpEnd::WriteFailed),
                     Ok(written) => self.start += written,
-                    Err(error) if error.kind() == ErrorKind::WouldBlock => return None,
+                    Err(error) if error.kind() == ErrorKind::WouldBlock => return Pumped::Waiting,
                     Err(error) if error.kind() == ErrorKind::Interrupted => {}
-                    Err(_) => return Some(PumpEnd::WriteFailed),
+                    Err(_) => return Pumped::Ended(PumpEnd::WriteFailed),
                 }
             }
             if self.start == self.end {
@@ -243,8 +267,12 @@ impl Direction {
                 }
             }
             if !self.readable {
-                return None;
+                return Pumped::Waiting;
             }
+            if reads == READS_PER_TURN {
+                return Pumped::Yielded;
+            }
+            reads += 1;
             if self.end == self.buffer.len() {
                 if self.start > 0 {
                     self.buffer.copy_within(self.start..self.end, 0);
@@ -261,26 +289,27 @@ impl Direction {
                 Ok(0) => {
                     self.framer.closed();
                     let _ = to.shutdown(Shutdown::Write);
-                    return Some(PumpEnd::Closed);
+                    return Pumped::Ended(PumpEnd::Closed);
                 }
                 Ok(read) => {
-                    // A short read took all there was: the next bytes bring a new event.
-                    self.readable = read == space;
+                    // A short read took all there was: the next bytes bring a
+                    // new event (but a close that came with them does not).
+                    self.readable = read == space || self.hung_up;
                     self.end += read;
                     recorder.touch();
                     match self.framer.advance(&mut self.buffer[self.framed..self.end]) {
                         Ok(forward) => self.framed += forward,
-                        Err(violation) => return Some(PumpEnd::Violation(violation)),
+                        Err(violation) => return Pumped::Ended(PumpEnd::Violation(violation)),
                     }
                 }
                 Err(error) if error.kind() == ErrorKind::WouldBlock => {
                     self.readable = false;
-                    return None;
+                    return Pumped::Waiting;
                 }
                 Err(error) if error.kind() == ErrorKind::Interrupted => {}
                 Err(error) => {
                     self.framer.closed();
-                    return Some(PumpEnd::ReadFailed(error));
+                    return Pumped::Ended(PumpEnd::ReadFailed(error));
                 }
             }
         }
@@ -300,32 +329,55 @@ struct Connection {
     done: oneshot::Sender<(RelayEnds, OpenSockets)>,
 }
 
+/// What driving a connection left.
+#[derive(Debug, PartialEq, Eq)]
+enum Driven {
+    Waiting,
+    /// A direction used its turn with bytes still to read.
+    Yielded,
+    Over,
+}
+
 impl Connection {
-    /// Runs both directions as far as they go; true when the relay is over.
-    fn drive(&mut self, recorder: &Recorder) -> bool {
+    /// Runs both directions as far as their turn goes.
+    fn drive(&mut self, recorder: &Recorder) -> Driven {
+        let mut yielded = false;
         if self.to_server.ended.is_none() {
-            self.to_server.ended = self.to_server.pump(&self.client, &self.upstream, recorder);
+            match self.to_server.pump(&self.client, &self.upstream, recorder) {
+                Pumped::Waiting => {}
+                Pumped::Yielded => yielded = true,
+                Pumped::Ended(end) => self.to_server.ended = Some(end),
+            }
         }
         if matches!(self.to_server.ended, Some(PumpEnd::Violation(_))) {
             // A client that breaks the protocol is cut off at once.
-            return true;
+            return Driven::Over;
         }
         if self.to_client.ended.is_none() {
-            self.to_client.ended = self.to_client.pump(&self.upstream, &self.client, recorder);
+            match self.to_client.pump(&self.upstream, &self.client, recorder) {
+                Pumped::Waiting => {}
+                Pumped::Yielded => yielded = true,
+                Pumped::Ended(end) => self.to_client.ended = Some(end),
+            }
         }
         match (&self.to_server.ended, &self.to_client.ended) {
-            (Some(_), Some(_)) => true,
-            (None, None) => false,
+            (Some(_), Some(_)) => return Driven::Over,
+            (None, None) => {}
             _ => {
                 self.deadline
                     .get_or_insert_with(|| Instant::now() + CLOSE_GRACE);
-                false
             }
+        }
+        if yielded {
+            Driven::Yielded
+        } else {
+            Driven::Waiting
         }
     }
 
-    /// Hands the ends and the sockets back to the connection's handler.
-    fn finish(self, poll: &Poll) {
+    /// Hands the ends (or `failed`, for both) and the sockets back to the
+    /// connection's handler.
+    fn finish(self, poll: &Poll, failed: Option<PumpEnd>) {
         let Connection {
             mut client,
             mut upstream,
@@ -336,9 +388,15 @@ impl Connection {
         } = self;
         let _ = poll.registry().deregister(&mut client);
         let _ = poll.registry().deregister(&mut upstream);
-        let ends = RelayEnds {
-            to_server: to_server.ended,
-            to_client: to_client.ended,
+        let ends = match failed {
+            Some(failed) => RelayEnds {
+                to_server: Some(failed),
+                to_client: None,
+            },
+            None => RelayEnds {
+                to_server: to_server.ended,
+                to_client: to_client.ended,
+            },
         };
         let sockets = OpenSockets {
             _client: Some(client),
@@ -347,6 +405,10 @@ impl Connection {
         // A handler that is gone (the proxy is stopping) drops the sockets here.
         let _ = done.send((ends, sockets));
     }
+}
+
+fn out_of_descriptors(error: &std::io::Error) -> String {
+    format!("{error} (out of file descriptors? raise `ulimit -n` or lower the app's pool size)")
 }
 
 /// Token of a connection's socket: slot * 2, plus 1 for the upstream side.
@@ -358,15 +420,21 @@ fn run_loop(mut poll: Poll, jobs: mpsc::Receiver<Job>, stop: &AtomicBool, record
     let mut slots: Vec<Option<Connection>> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
     let mut events = Events::with_capacity(256);
+    // Connections to drive after the next poll: named by an event, new, or yielded.
     let mut to_drive: Vec<usize> = Vec::new();
     loop {
         let now = Instant::now();
-        let timeout = slots
-            .iter()
-            .flatten()
-            .filter_map(|connection| connection.deadline)
-            .min()
-            .map(|deadline| deadline.saturating_duration_since(now));
+        let timeout = if to_drive.is_empty() {
+            slots
+                .iter()
+                .flatten()
+                .filter_map(|connection| connection.deadline)
+                .min()
+                .map(|deadline| deadline.saturating_duration_since(now))
+        } else {
+            // A yielded connection still has bytes: only look for news.
+            Some(Duration::ZERO)
+        };
         if let Err(error) = poll.poll(&mut events, timeout)
             && error.kind() != ErrorKind::Interrupted
         {
@@ -397,27 +465,54 @@ fn run_loop(mut poll: Poll, jobs: mpsc::Receiver<Job>, stop: &AtomicBool, record
             let Some(connection) = slots.get_mut(slot).and_then(Option::as_mut) else {
                 continue;
             };
-            if event.is_readable() || event.is_read_closed() || event.is_error() {
-                if upstream {
-                    connection.to_client.readable = true;
-                } else {
-                    connection.to_server.readable = true;
-                }
+            let direction = if upstream {
+                &mut connection.to_client
+            } else {
+                &mut connection.to_server
+            };
+            if event.is_readable() {
+                direction.readable = true;
+            }
+            if event.is_read_closed() || event.is_error() {
+                direction.readable = true;
+                direction.hung_up = true;
             }
             if !connection.scheduled {
                 connection.scheduled = true;
                 to_drive.push(slot);
             }
         }
-        // Drive every connection an event named; those whose relay is over leave.
-        for slot in to_drive.drain(..) {
-            let over = slots[slot].as_mut().is_some_and(|connection| {
-                connection.scheduled = false;
+        // Drive every connection named; those whose relay is over leave.
+        for slot in std::mem::take(&mut to_drive) {
+            let Some(connection) = slots[slot].as_mut() else {
+                continue;
+            };
+            connection.scheduled = false;
+            // A framer that panics (a perfguard bug) ends its own connection only.
+            let driven = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 connection.drive(recorder)
-            });
-            if over && let Some(connection) = slots[slot].take() {
-                connection.finish(&poll);
-                free.push(slot);
+            }));
+            match driven {
+                Ok(Driven::Waiting) => {}
+                Ok(Driven::Yielded) => {
+                    connection.scheduled = true;
+                    to_drive.push(slot);
+                }
+                Ok(Driven::Over) => {
+                    if let Some(connection) = slots[slot].take() {
+                        connection.finish(&poll, None);
+                    }
+                    free.push(slot);
+                }
+                Err(_) => {
+                    if let Some(connection) = slots[slot].take() {
+                        let failed = PumpEnd::RelayFailed(
+                            "the relay failed on this connection (a perfguard bug: please report it with the panic message above)".to_owned(),
+                        );
+                        connection.finish(&poll, Some(failed));
+                    }
+                    free.push(slot);
+                }
             }
         }
         let now = Instant::now();
@@ -427,7 +522,8 @@ fn run_loop(mut poll: Poll, jobs: mpsc::Receiver<Job>, stop: &AtomicBool, record
                 .and_then(|connection| connection.deadline)
                 .is_some_and(|deadline| deadline <= now);
             if expired && let Some(connection) = entry.take() {
-                connection.finish(&poll);
+                connection.finish(&poll, None);
+                to_drive.retain(|&queued| queued != slot);
                 free.push(slot);
             }
         }
@@ -454,7 +550,7 @@ fn admit(poll: &Poll, job: Job, slot: usize) -> Option<Connection> {
     if let Err(error) = registered {
         let _ = poll.registry().deregister(&mut client);
         let ends = RelayEnds {
-            to_server: Some(PumpEnd::NotStarted(error.to_string())),
+            to_server: Some(PumpEnd::RelayFailed(out_of_descriptors(&error))),
             to_client: None,
         };
         let sockets = OpenSockets {
@@ -492,12 +588,10 @@ pub(super) fn relay_fault(
     server_ended_session: bool,
     upstream_closed_message: impl FnOnce() -> String,
 ) -> Option<(FaultKind, String)> {
-    if let Some(PumpEnd::NotStarted(reason)) = &ends.to_server {
+    if let Some(PumpEnd::RelayFailed(reason)) = &ends.to_server {
         return Some((
             FaultKind::UpstreamUnreachable,
-            format!(
-                "the proxy could not relay this connection: {reason} (out of file descriptors? raise `ulimit -n` or lower the app's pool size)"
-            ),
+            format!("the proxy could not relay this connection: {reason}"),
         ));
     }
     if let Some(PumpEnd::Violation(violation)) = &ends.to_server {

@@ -355,3 +355,42 @@ fn postgres_tls_requests_are_declined_and_psql_continues_in_plaintext() {
         1
     );
 }
+
+#[test]
+fn postgres_a_close_that_arrives_with_the_last_query_still_reaches_the_server() {
+    let Some(server) = server("PERFGUARD_TEST_POSTGRES_URL", POSTGRES_DEFAULT_URL) else {
+        return;
+    };
+    let database = PgDatabase::create(&server, "pg_proxy_half_close");
+    let proxy = database.proxy();
+    let mut query = vec![b'Q'];
+    let sql = b"SELECT 1\0";
+    query.extend_from_slice(&((sql.len() + 4) as u32).to_be_bytes());
+    query.extend_from_slice(sql);
+    // A query and the client's close, back to back: they often reach the proxy
+    // in one read, and the close must still be passed on, or the server waits
+    // for a next query forever and the client never sees the connection end.
+    for attempt in 0..20 {
+        let mut stream = raw_login(&proxy, &database);
+        stream.write_all(&query).expect("query");
+        stream
+            .shutdown(std::net::Shutdown::Write)
+            .expect("half-close");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .expect("timeout");
+        let mut answer = Vec::new();
+        let read = stream.read_to_end(&mut answer);
+        assert!(
+            read.is_ok(),
+            "attempt {attempt}: the connection did not end after the client's close ({read:?}, {} bytes of answer)",
+            answer.len()
+        );
+        assert_eq!(
+            answer.last(),
+            Some(&b'I'),
+            "attempt {attempt}: the answer ends with ReadyForQuery (idle)"
+        );
+    }
+    assert_eq!(count_of(&proxy.drain(), "SELECT ?"), 20);
+}
