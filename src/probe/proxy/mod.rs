@@ -3,8 +3,9 @@
 //! each statement the application sends, with its rows and completion.
 //!
 //! The proxy runs on its own threads (a tokio runtime for accepting and
-//! logging in, an epoll loop for relaying), so a synchronous caller starts it, points the application at
-//! [`CountingProxy::local_addr`], and drains what it saw with
+//! logging in, an epoll loop for relaying), so a synchronous caller starts
+//! it, points the application at [`CountingProxy::local_addr`], and drains
+//! what it saw with
 //! [`CountingProxy::drain`]. Protocol details live in the `postgres` and
 //! `mysql` modules; `relay` holds the framing loop they share.
 //!

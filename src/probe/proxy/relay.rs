@@ -80,6 +80,16 @@ pub(super) struct RelayEnds {
     pub to_client: Option<PumpEnd>,
 }
 
+impl RelayEnds {
+    /// The relay could not start or went wrong, for `reason`.
+    fn failed(reason: String) -> RelayEnds {
+        RelayEnds {
+            to_server: Some(PumpEnd::RelayFailed(reason)),
+            to_client: None,
+        }
+    }
+}
+
 /// The two sockets of a finished relay: they close when it is dropped, after
 /// the caller recorded why the relay ended (a test or probe that sees the
 /// close finds the fault).
@@ -119,15 +129,11 @@ impl RelayHandle {
         server_framer: impl Framer + Send + 'static,
     ) -> (RelayEnds, OpenSockets) {
         let not_started = |reason: String| {
-            let ends = RelayEnds {
-                to_server: Some(PumpEnd::RelayFailed(reason)),
-                to_client: None,
-            };
             let sockets = OpenSockets {
                 _client: None,
                 _upstream: None,
             };
-            (ends, sockets)
+            (RelayEnds::failed(reason), sockets)
         };
         let (client, upstream) = match (client.into_std(), upstream.into_std()) {
             (Ok(client), Ok(upstream)) => {
@@ -375,9 +381,9 @@ impl Connection {
         }
     }
 
-    /// Hands the ends (or `failed`, for both) and the sockets back to the
-    /// connection's handler.
-    fn finish(self, poll: &Poll, failed: Option<PumpEnd>) {
+    /// Hands the ends (or the reason the relay failed) and the sockets back
+    /// to the connection's handler.
+    fn finish(self, poll: &Poll, failed: Option<String>) {
         let Connection {
             mut client,
             mut upstream,
@@ -389,10 +395,7 @@ impl Connection {
         let _ = poll.registry().deregister(&mut client);
         let _ = poll.registry().deregister(&mut upstream);
         let ends = match failed {
-            Some(failed) => RelayEnds {
-                to_server: Some(failed),
-                to_client: None,
-            },
+            Some(reason) => RelayEnds::failed(reason),
             None => RelayEnds {
                 to_server: to_server.ended,
                 to_client: to_client.ended,
@@ -416,12 +419,18 @@ fn token(slot: usize, upstream: bool) -> Token {
     Token(slot * 2 + usize::from(upstream))
 }
 
+/// The slot and side a [`token`] names.
+fn slot_of(token: Token) -> (usize, bool) {
+    (token.0 / 2, token.0 % 2 == 1)
+}
+
 fn run_loop(mut poll: Poll, jobs: mpsc::Receiver<Job>, stop: &AtomicBool, recorder: &Recorder) {
     let mut slots: Vec<Option<Connection>> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
     let mut events = Events::with_capacity(256);
     // Connections to drive after the next poll: named by an event, new, or yielded.
     let mut to_drive: Vec<usize> = Vec::new();
+    let mut driving: Vec<usize> = Vec::new();
     loop {
         let now = Instant::now();
         let timeout = if to_drive.is_empty() {
@@ -460,8 +469,7 @@ fn run_loop(mut poll: Poll, jobs: mpsc::Receiver<Job>, stop: &AtomicBool, record
                 }
                 continue;
             }
-            let slot = event.token().0 / 2;
-            let upstream = event.token().0 % 2 == 1;
+            let (slot, upstream) = slot_of(event.token());
             let Some(connection) = slots.get_mut(slot).and_then(Option::as_mut) else {
                 continue;
             };
@@ -483,7 +491,10 @@ fn run_loop(mut poll: Poll, jobs: mpsc::Receiver<Job>, stop: &AtomicBool, record
             }
         }
         // Drive every connection named; those whose relay is over leave.
-        for slot in std::mem::take(&mut to_drive) {
+        // Two lists swapped each turn: yielded connections queue for the next
+        // turn without an allocation on this path.
+        std::mem::swap(&mut to_drive, &mut driving);
+        for slot in driving.drain(..) {
             let Some(connection) = slots[slot].as_mut() else {
                 continue;
             };
@@ -506,10 +517,8 @@ fn run_loop(mut poll: Poll, jobs: mpsc::Receiver<Job>, stop: &AtomicBool, record
                 }
                 Err(_) => {
                     if let Some(connection) = slots[slot].take() {
-                        let failed = PumpEnd::RelayFailed(
-                            "the relay failed on this connection (a perfguard bug: please report it with the panic message above)".to_owned(),
-                        );
-                        connection.finish(&poll, Some(failed));
+                        let failed = "the relay failed on this connection (a perfguard bug: please report it with the panic message above)";
+                        connection.finish(&poll, Some(failed.to_owned()));
                     }
                     free.push(slot);
                 }
@@ -549,15 +558,11 @@ fn admit(poll: &Poll, job: Job, slot: usize) -> Option<Connection> {
         });
     if let Err(error) = registered {
         let _ = poll.registry().deregister(&mut client);
-        let ends = RelayEnds {
-            to_server: Some(PumpEnd::RelayFailed(out_of_descriptors(&error))),
-            to_client: None,
-        };
         let sockets = OpenSockets {
             _client: Some(client),
             _upstream: Some(upstream),
         };
-        let _ = done.send((ends, sockets));
+        let _ = done.send((RelayEnds::failed(out_of_descriptors(&error)), sockets));
         return None;
     }
     Some(Connection {
