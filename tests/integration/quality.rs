@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use crate::util::{fixture_target_dir, repo_root, text};
+use crate::util::{fixture_target_dir, repo_root, shop_lock, text, timing_lock};
 
 fn enabled() -> bool {
     std::env::var("PERFGUARD_QUALITY_SMOKE").as_deref() == Ok("1")
@@ -21,6 +21,9 @@ fn quality_harness_smoke_run_writes_a_row_per_mode_and_effect() {
         );
         return;
     }
+    // Its checks measure timings: no other timing test or shop build beside it.
+    let _machine = timing_lock();
+    let _shop = shop_lock();
     let out = tempfile::tempdir().unwrap();
     let table_path = out.path().join("results.md");
     let output = Command::new("python3")

@@ -7,15 +7,9 @@
 //! probe, so no baseline exists for it, and the N+1 is caught because its
 //! statement count grows with the data (fresh databases at two scales).
 
-use std::sync::Mutex;
-
 use crate::db::{POSTGRES_DEFAULT_URL, PgDatabase, server};
 use crate::shop_fixture::ShopRepo;
-use crate::util::{fixture_target_dir, text};
-
-/// Both tests build the same `shop` package into one target directory; cargo
-/// decides freshness by file times, so they take turns.
-static SHOP_BUILDS: Mutex<()> = Mutex::new(());
+use crate::util::{fixture_target_dir, shop_lock, text};
 
 const RECOMMENDATIONS: &str = "GET /products/{id}/recommendations";
 const REPEATED: &str = "SELECT ... FROM products WHERE id = ?";
@@ -121,9 +115,7 @@ fn incident_is_caught_and_fix_passes(repo: &ShopRepo, config: &str, baselines: &
 
 #[test]
 fn seed_incident_sqlite_with_header_counting() {
-    let _turn = SHOP_BUILDS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _turn = shop_lock();
     let repo = ShopRepo::new();
     incident_is_caught_and_fix_passes(&repo, "perfguard.toml", "baselines");
 }
@@ -180,9 +172,7 @@ fn seed_incident_postgres_through_the_proxy() {
         return;
     };
     let database = PgDatabase::create(&server, "perfguard_shop");
-    let _turn = SHOP_BUILDS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _turn = shop_lock();
     let repo = postgres_repo(&database, |config| config);
     incident_is_caught_and_fix_passes(&repo, "perfguard-postgres.toml", "baselines-postgres");
     let probes =
@@ -204,9 +194,7 @@ fn seed_incident_new_endpoint_caught_by_growth_with_no_baseline() {
         return;
     };
     let database = PgDatabase::create(&server, "perfguard_shop");
-    let _turn = SHOP_BUILDS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _turn = shop_lock();
     let repo = postgres_repo(&database, |config| {
         assert!(config.contains(RECOMMENDATIONS_PROBE));
         config.replace(RECOMMENDATIONS_PROBE, "")

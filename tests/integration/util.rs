@@ -118,6 +118,17 @@ pub fn timing_lock() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Held by the shop incident tests, which build the same `shop` package into
+/// one target directory (cargo decides freshness by file times, so they take
+/// turns), and by the quality harness's smoke run, whose timing verdicts a
+/// shop build on the other core would disturb beyond what its rounds resolve
+/// (it then exits 2, "machine too noisy", as it should on such a machine).
+/// Taken after [`timing_lock`] where both are held.
+pub fn shop_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The command exited 2 and its stderr holds every needle.
 pub fn assert_exit_2(output: &std::process::Output, needles: &[&str]) {
     let stderr = text(&output.stderr);
