@@ -9,8 +9,10 @@
 //! each other, and worse, a checkout whose sources are older than the last
 //! build would run the other checkout's binary. Each temporary checkout
 //! therefore builds into its own sub-folder of the project's target directory,
-//! `perfguard-base` (the merge-base) or `perfguard-rev` (`--rev`), never into
-//! the one the working tree uses. They are stable across runs, so registry
+//! `perfguard-base` (the merge-base), `perfguard-rev` (`--rev`),
+//! `perfguard-paired` (both sides of paired timing) or `perfguard-load` (both
+//! builds of the app for the load probes), never into the one the working tree
+//! uses. They are stable across runs, so registry
 //! dependencies compile once per machine (or CI cache), and a new worktree's
 //! files are always newer than the previous build there, so cargo rebuilds the
 //! workspace crates. Two perfguard runs of one project must not run at the
@@ -31,6 +33,11 @@ pub(crate) const REV_TARGET_SUBDIR: &str = "perfguard-rev";
 /// after the other, from one folder (see `commands::check::run`).
 pub(crate) const PAIRED_TARGET_SUBDIR: &str = "perfguard-paired";
 
+/// Sub-folder of the target directory the load probes build both sides of
+/// the app in, one after the other, from one folder (see
+/// `commands::check::load_builds`).
+pub(crate) const LOAD_TARGET_SUBDIR: &str = "perfguard-load";
+
 /// What a checkout is for: which target directory it builds into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Role {
@@ -40,6 +47,8 @@ pub(crate) enum Role {
     Rev,
     /// The one folder both sides of a paired run are built in.
     PairedBuild,
+    /// The one folder both builds of the app are made and run in, for the load probes.
+    LoadBuild,
 }
 
 /// A commit checked out in a temporary worktree, removed when dropped.
@@ -138,6 +147,7 @@ pub(crate) fn in_worktree(
         Role::Base => target.join(BASE_TARGET_SUBDIR),
         Role::Rev => target.join(REV_TARGET_SUBDIR),
         Role::PairedBuild => target.join(PAIRED_TARGET_SUBDIR),
+        Role::LoadBuild => target.join(LOAD_TARGET_SUBDIR),
     };
     Ok(Checkout {
         project_dir: worktree.path().join(relative),

@@ -31,6 +31,19 @@ pub struct Side<'a> {
     pub env: &'a [(String, String)],
 }
 
+/// The base or the head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    Base = 0,
+    Head = 1,
+}
+
+/// The app's two builds, made before the first round.
+pub trait Builds {
+    /// Put `which`'s build in place to be started: where, with what environment.
+    fn enter(&mut self, which: Which) -> Result<Side<'_>, ProbeError>;
+}
+
 /// How many rounds: looks from `first` to `max`, each stopping what is settled.
 #[derive(Clone, Copy, Debug)]
 pub struct Design {
@@ -76,18 +89,12 @@ pub fn rounds_for(loads: &[&Load], gate_threshold: f64) -> Vec<LoadRounds> {
 pub fn measure_paired(
     loaded: &LoadedConfig,
     loads: &[&Load],
-    base: &Side<'_>,
-    head: &Side<'_>,
+    builds: &mut dyn Builds,
     design: Design,
     deadline: Option<Instant>,
     progress: &Progress,
 ) -> Result<Measured, ProbeError> {
     let config = &loaded.config;
-    let app = config.app.as_ref().ok_or(ProbeError::NoApp)?;
-    for side in [base, head] {
-        progress.status(&format!("building the application at the {}", side.label));
-        crate::probe::app::build(app, side.dir, side.env)?;
-    }
     let database = config.database.as_ref();
     let kind = database.map_or(DatabaseKind::None, |d| d.kind);
     let url = database.and_then(|d| d.url.clone());
@@ -102,6 +109,7 @@ pub fn measure_paired(
             progress.status(&format!(
                 "setting up a fresh database for the load probes: {setup}"
             ));
+            let head = builds.enter(Which::Head)?;
             Some(FreshDatabase::create(
                 db_kind, url, setup, scale, head.dir, head.env,
             )?)
@@ -136,27 +144,28 @@ pub fn measure_paired(
         }
         let started = Instant::now();
         let order = if round % 2 == 1 {
-            [(base, 0), (head, 1)]
+            [Which::Base, Which::Head]
         } else {
-            [(head, 1), (base, 0)]
+            [Which::Head, Which::Base]
         };
         let mut measured: BTreeMap<String, [Option<RoundSide>; 2]> = BTreeMap::new();
-        for (side, index) in order {
+        for which in order {
             let selected: Vec<&Load> = loads
                 .iter()
                 .copied()
                 .filter(|l| open.contains(&l.name))
                 .collect();
+            let side = builds.enter(which)?;
             let windows = one_start(
                 loaded,
                 &selected,
-                side,
+                &side,
                 &app_database_url,
                 proxy.as_ref(),
                 progress,
             )?;
             for (name, window) in windows {
-                measured.entry(name).or_default()[index] = Some(window);
+                measured.entry(name).or_default()[which as usize] = Some(window);
             }
         }
         for load in &mut all {

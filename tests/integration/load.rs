@@ -90,6 +90,8 @@ impl LoadRepo {
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or(serde_json::Value::Null);
+        // Not left in the working tree for the next branch to commit.
+        let _ = std::fs::remove_file(&report);
         (output, json)
     }
 }
@@ -120,7 +122,34 @@ fn a_slower_head_regresses_and_an_unchanged_one_passes() {
         return;
     }
     let _lock = timing_lock();
-    let repo = LoadRepo::new(CONFIG);
+    // Every build and every start writes down the folder it ran in.
+    let logs = tempfile::tempdir().unwrap();
+    let (builds, starts) = (logs.path().join("builds"), logs.path().join("starts"));
+    let config = CONFIG
+        .replace(
+            "command = \"python3 load_app.py {port}\"",
+            &format!(
+                "build = \"pwd >> {}\"\ncommand = \"sh -c 'pwd >> {}; exec python3 load_app.py {{port}}'\"",
+                builds.display(),
+                starts.display()
+            ),
+        );
+    let repo = LoadRepo::new(&config);
+    let lines = |path: &std::path::Path| -> Vec<String> {
+        let lines = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        let _ = std::fs::remove_file(path);
+        lines
+    };
+
+    // The head's tree is the base's: one build serves both sides.
+    let (output, _) = repo.check(&[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(lines(&builds).len(), 1, "one build for an unchanged tree");
+    assert!(lines(&starts).len() >= 6, "3 rounds, 2 starts each");
 
     repo.branch("docs", "README.md", "The load app, documented.\n");
     let (output, json) = repo.check(&[]);
@@ -130,6 +159,19 @@ fn a_slower_head_regresses_and_an_unchanged_one_passes() {
         Some(0),
         "{stderr}\n{}",
         text(&output.stdout)
+    );
+    // Both builds were made in one folder, not the user's, and every start
+    // of either ran there: the two programs differ only by their sources.
+    let built_in = lines(&builds);
+    assert_eq!(built_in.len(), 2, "{built_in:?}");
+    assert_eq!(built_in[0], built_in[1], "{built_in:?}");
+    let repo_dir = repo.project.path().canonicalize().unwrap();
+    assert_ne!(std::path::Path::new(&built_in[0]), repo_dir);
+    let started_in = lines(&starts);
+    assert!(started_in.len() >= 6, "{started_in:?}");
+    assert!(
+        started_in.iter().all(|dir| *dir == built_in[0]),
+        "{started_in:?} vs {built_in:?}"
     );
     let entry = load_entry(&json);
     assert_ne!(entry["verdict"], "regressed", "{entry}");
@@ -163,7 +205,8 @@ fn a_slower_head_regresses_and_an_unchanged_one_passes() {
         "{stdout}"
     );
     assert!(stdout.contains("work under load"), "{stdout}");
-    // The base's build ran in its own worktree, with the merge-base's delay.
+    // The base's build ran from the same folder as the head's, with the
+    // merge-base's delay in place.
     let (base_ms, head_ms) = (
         entry["reason"]["base_ms"].as_f64().unwrap(),
         entry["reason"]["head_ms"].as_f64().unwrap(),

@@ -313,17 +313,13 @@ fn settle_loads(
     ) else {
         return Err(loads_without_a_base(loads.len()));
     };
-    let base_checkout = checkout::in_worktree(&git.repo, &plan.loaded, commit, Role::Base)?;
-    let base = crate::load::Side {
-        label: label.clone(),
-        dir: &base_checkout.project_dir,
-        env: &base_checkout.env,
-    };
-    let head = crate::load::Side {
-        label: plan.head_description.clone(),
-        dir: &plan.head_dir,
-        env: &plan.head_env,
-    };
+    let mut builds = super::load_builds::LoadBuilds::make(
+        git,
+        &plan.loaded,
+        commit,
+        [label.clone(), plan.head_description.clone()],
+        &plan.progress,
+    )?;
     let compare_options = compare_options(&plan.loaded);
     let rounds = paired::Rounds::new(
         options.gate.rounds.unwrap_or(paired::DEFAULT_ROUNDS),
@@ -338,8 +334,7 @@ fn settle_loads(
     let measured = crate::load::measure_paired(
         &plan.loaded,
         &loads,
-        &base,
-        &head,
+        &mut builds,
         design,
         deadline,
         &plan.progress,

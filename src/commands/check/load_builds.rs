@@ -1,0 +1,249 @@
+//! The app's two builds for the load probes, made and run in one folder.
+//!
+//! A load probe compares the base's build of the app with the head's. Built
+//! in two folders (a worktree of the merge-base, the user's checkout), even
+//! identical sources give two different programs: absolute paths end up in
+//! them (debug info, panic locations, build scripts' `OUT_DIR`) and the code
+//! moves with them, by enough to shift an endpoint's latency by several
+//! percent for the whole check (the A/A checks in docs/load.md). So both are
+//! built at one path, into one target directory: the base in a temporary
+//! worktree, whose folder is then copied aside; the worktree is switched to
+//! the head (its commit plus the working tree's uncommitted changes) and built
+//! again. Before each start, the folder and the target directory of the side
+//! to run are renamed into place: a rename keeps every file's time, so
+//! `cargo run` finds its build fresh and runs it as it was built. A head whose
+//! source is the base's runs the one build for both sides.
+//!
+//! The target directory is `<target>/perfguard-load`; between checks each
+//! side's lives next to it (`perfguard-load-base`, `perfguard-load-head`), so
+//! both stay warm from one check to the next. A lock file keeps two checks of
+//! one project from swapping them at the same time.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::plan::GitPlan;
+use crate::commands::Error;
+use crate::commands::checkout::{self, Checkout, Role};
+use crate::config::LoadedConfig;
+use crate::git::Oid;
+use crate::load::{Builds, Side, Which};
+use crate::probe::ProbeError;
+use crate::progress::Progress;
+
+/// The two builds, one of them in place at a time.
+pub(super) struct LoadBuilds {
+    checkout: Checkout,
+    labels: [String; 2],
+    /// The target directory both sides build into and run from.
+    target: PathBuf,
+    /// Where each side's target directory waits while the other runs.
+    parked_targets: [PathBuf; 2],
+    /// Where each side's folder waits while the other runs.
+    parked_folders: [PathBuf; 2],
+    /// Whose build is in place.
+    in_place: Which,
+    /// The head's source is the base's: one build serves both.
+    one_build: bool,
+    _lock: File,
+}
+
+impl LoadBuilds {
+    /// Build the base's app, then the head's, in one folder (see the module
+    /// documentation); `labels` are the base's and the head's descriptions.
+    pub(super) fn make(
+        git: &GitPlan,
+        loaded: &LoadedConfig,
+        base: Oid,
+        labels: [String; 2],
+        progress: &Progress,
+    ) -> Result<LoadBuilds, Error> {
+        let app = loaded.config.app.as_ref().ok_or(ProbeError::NoApp)?;
+        let checkout = checkout::in_worktree(&git.repo, loaded, base, Role::LoadBuild)?;
+        let target = checkout
+            .env
+            .iter()
+            .find(|(key, _)| key == "CARGO_TARGET_DIR")
+            .map(|(_, dir)| PathBuf::from(dir))
+            .expect("a checkout names its target directory");
+        let lock = lock_target(&target)?;
+        let parked_targets = [suffixed(&target, "-base"), suffixed(&target, "-head")];
+        recover(&target, &parked_targets)?;
+        let root = checkout.root().to_path_buf();
+        let parent = root
+            .parent()
+            .expect("a worktree lies in a temporary folder")
+            .to_path_buf();
+        // From here on, Drop parks whatever target directory is in place.
+        let mut builds = LoadBuilds {
+            checkout,
+            labels,
+            target,
+            parked_targets,
+            parked_folders: [parent.join("base"), parent.join("head")],
+            in_place: Which::Base,
+            one_build: false,
+            _lock: lock,
+        };
+        builds.unpark_target(Which::Base)?;
+        builds.build(app, Which::Base, progress)?;
+
+        let dirty = git.head_repo.revision()?.dirty;
+        if !dirty && git.repo.tree_of(base)? == git.head_repo.tree_of(git.head_commit)? {
+            progress.status(&format!(
+                "the head's tree is the {}'s: one build of the application serves both sides",
+                builds.labels[0]
+            ));
+            builds.one_build = true;
+            return Ok(builds);
+        }
+        builds.park_target(Which::Base)?;
+        copy_folder(&root, &builds.parked_folders[Which::Base as usize])?;
+        builds
+            .checkout
+            .switch_to(git.head_commit, dirty.then_some(&git.head_repo))?;
+        builds.in_place = Which::Head;
+        builds.unpark_target(Which::Head)?;
+        builds.build(app, Which::Head, progress)?;
+        Ok(builds)
+    }
+
+    fn build(
+        &self,
+        app: &crate::config::App,
+        which: Which,
+        progress: &Progress,
+    ) -> Result<(), ProbeError> {
+        progress.status(&format!(
+            "building the application at the {}",
+            self.labels[which as usize]
+        ));
+        crate::probe::app::build(app, &self.checkout.project_dir, &self.checkout.env)
+    }
+
+    /// Move `which`'s target directory into place, if it has one yet.
+    fn unpark_target(&self, which: Which) -> Result<(), ProbeError> {
+        let parked = &self.parked_targets[which as usize];
+        if parked.exists() {
+            rename(parked, &self.target)?;
+        }
+        Ok(())
+    }
+
+    /// Move the target directory in place aside as `which`'s, if the build made one.
+    fn park_target(&self, which: Which) -> Result<(), ProbeError> {
+        if self.target.exists() {
+            rename(&self.target, &self.parked_targets[which as usize])?;
+        }
+        Ok(())
+    }
+}
+
+impl Builds for LoadBuilds {
+    fn enter(&mut self, which: Which) -> Result<Side<'_>, ProbeError> {
+        if !self.one_build && self.in_place != which {
+            let root = self.checkout.root().to_path_buf();
+            let leaving = self.in_place;
+            rename(&root, &self.parked_folders[leaving as usize])?;
+            rename(&self.parked_folders[which as usize], &root)?;
+            self.park_target(leaving)?;
+            self.unpark_target(which)?;
+            self.in_place = which;
+        }
+        Ok(Side {
+            label: self.labels[which as usize].clone(),
+            dir: &self.checkout.project_dir,
+            env: &self.checkout.env,
+        })
+    }
+}
+
+impl Drop for LoadBuilds {
+    fn drop(&mut self) {
+        // The folders go with the worktree's temporary directory; the target
+        // directory waits for the next check.
+        let side = if self.one_build {
+            Which::Base
+        } else {
+            self.in_place
+        };
+        if let Err(error) = self.park_target(side) {
+            eprintln!("perfguard: warning: {error}");
+        }
+    }
+}
+
+/// `path` with `suffix` added to its last component.
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+fn io_error(what: String) -> impl FnOnce(std::io::Error) -> ProbeError {
+    move |source| ProbeError::Io { what, source }
+}
+
+fn rename(from: &Path, to: &Path) -> Result<(), ProbeError> {
+    std::fs::rename(from, to).map_err(io_error(format!(
+        "move {} to {} (the load probes run each build from one folder)",
+        from.display(),
+        to.display()
+    )))
+}
+
+/// Wait for any other check of this project that is using the load folder.
+fn lock_target(target: &Path) -> Result<File, ProbeError> {
+    let parent = target.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(io_error(format!("create {}", parent.display())))?;
+    let path = suffixed(target, ".lock");
+    let file = File::create(&path).map_err(io_error(format!("create {}", path.display())))?;
+    file.lock().map_err(io_error(format!(
+        "lock {} (another perfguard check of this project runs its load probes)",
+        path.display()
+    )))?;
+    Ok(file)
+}
+
+/// A target directory left in place by a check that was killed holds one
+/// side's build: keep it as a parked side's if one is missing, else drop it.
+fn recover(target: &Path, parked: &[PathBuf; 2]) -> Result<(), ProbeError> {
+    if !target.exists() {
+        return Ok(());
+    }
+    match parked.iter().find(|p| !p.exists()) {
+        Some(free) => rename(target, free),
+        None => std::fs::remove_dir_all(target).map_err(io_error(format!(
+            "remove the leftover {}",
+            target.display()
+        ))),
+    }
+}
+
+/// Copy a folder with its files' times, modes and links (`cp -a`).
+fn copy_folder(from: &Path, to: &Path) -> Result<(), ProbeError> {
+    let output = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .output()
+        .map_err(io_error(format!(
+            "run `cp -a {} {}`",
+            from.display(),
+            to.display()
+        )))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(ProbeError::Io {
+            what: format!(
+                "copy {} to {}: {}",
+                from.display(),
+                to.display(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+            source: std::io::Error::other(output.status.to_string()),
+        })
+    }
+}
