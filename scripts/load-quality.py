@@ -6,7 +6,7 @@ only load probes (PostgreSQL through the counting proxy), then runs
 `perfguard check` on branches:
 
 - A/A: a branch that changes only a comment (the two builds are of the same
-  code, built in two folders);
+  code; since 4bd0f38 built at one path, before that in two folders);
 - injected slowdowns: a sleep at the top of the recommendations handler,
   sized from the A/A checks' base p95 to add +20%, +50% and +100% (2x);
 - an extra query: the handler runs its COUNT query twice.

@@ -67,7 +67,7 @@ impl LoadBuilds {
             .find(|(key, _)| key == "CARGO_TARGET_DIR")
             .map(|(_, dir)| PathBuf::from(dir))
             .expect("a checkout names its target directory");
-        let lock = lock_target(&target)?;
+        let lock = lock_target(&target, progress)?;
         let parked_targets = [suffixed(&target, "-base"), suffixed(&target, "-head")];
         recover(&target, &parked_targets)?;
         let root = checkout.root().to_path_buf();
@@ -194,15 +194,23 @@ fn rename(from: &Path, to: &Path) -> Result<(), ProbeError> {
 }
 
 /// Wait for any other check of this project that is using the load folder.
-fn lock_target(target: &Path) -> Result<File, ProbeError> {
+fn lock_target(target: &Path, progress: &Progress) -> Result<File, ProbeError> {
     let parent = target.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(io_error(format!("create {}", parent.display())))?;
     let path = suffixed(target, ".lock");
     let file = File::create(&path).map_err(io_error(format!("create {}", path.display())))?;
-    file.lock().map_err(io_error(format!(
-        "lock {} (another perfguard check of this project runs its load probes)",
-        path.display()
-    )))?;
+    let locked = match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            progress.status(&format!(
+                "waiting for another perfguard check of this project to finish its load probes ({} is locked)",
+                path.display()
+            ));
+            file.lock()
+        }
+        Err(std::fs::TryLockError::Error(error)) => Err(error),
+    };
+    locked.map_err(io_error(format!("lock {}", path.display())))?;
     Ok(file)
 }
 
@@ -245,5 +253,83 @@ fn copy_folder(from: &Path, to: &Path) -> Result<(), ProbeError> {
             ),
             source: std::io::Error::other(output.status.to_string()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_with(path: &Path, file: &str) {
+        std::fs::create_dir_all(path).unwrap();
+        std::fs::write(path.join(file), file).unwrap();
+    }
+
+    #[test]
+    fn parking_places_sit_beside_the_target_directory() {
+        let target = Path::new("/p/target/perfguard-load");
+        assert_eq!(
+            suffixed(target, "-base"),
+            Path::new("/p/target/perfguard-load-base")
+        );
+        assert_eq!(
+            suffixed(target, ".lock"),
+            Path::new("/p/target/perfguard-load.lock")
+        );
+    }
+
+    #[test]
+    fn a_leftover_target_directory_becomes_a_missing_side_s_or_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("perfguard-load");
+        let parked = [dir.path().join("base"), dir.path().join("head")];
+
+        recover(&target, &parked).unwrap();
+        assert!(
+            !target.exists() && !parked[0].exists(),
+            "nothing to recover"
+        );
+
+        dir_with(&target, "first");
+        recover(&target, &parked).unwrap();
+        assert!(!target.exists());
+        assert!(parked[0].join("first").is_file(), "kept as the base's");
+
+        dir_with(&target, "second");
+        recover(&target, &parked).unwrap();
+        assert!(parked[1].join("second").is_file(), "kept as the head's");
+        assert!(parked[0].join("first").is_file(), "the base's untouched");
+
+        dir_with(&target, "third");
+        recover(&target, &parked).unwrap();
+        assert!(!target.exists(), "both sides parked: the leftover goes");
+        assert!(parked[0].join("first").is_file() && parked[1].join("second").is_file());
+    }
+
+    #[test]
+    fn a_copied_folder_keeps_file_times_and_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let from = dir.path().join("from");
+        dir_with(&from.join("src"), "main.rs");
+        let file = from.join("src/main.rs");
+        let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        std::os::unix::fs::symlink("src/main.rs", from.join("link")).unwrap();
+        let to = dir.path().join("to");
+        copy_folder(&from, &to).unwrap();
+        let copied = to.join("src/main.rs");
+        assert_eq!(std::fs::read_to_string(&copied).unwrap(), "main.rs");
+        assert_eq!(copied.metadata().unwrap().modified().unwrap(), old);
+        assert_eq!(
+            std::fs::read_link(to.join("link")).unwrap(),
+            Path::new("src/main.rs")
+        );
+        let error = copy_folder(&dir.path().join("missing"), &dir.path().join("x")).unwrap_err();
+        assert!(error.to_string().contains("missing"), "{error}");
     }
 }
