@@ -225,8 +225,10 @@ fn prune(repo: &git2::Repository, name: &str) {
     }
 }
 
-/// Prune entries of perfguard worktrees whose directory is gone (left by a
-/// process that was killed before it could clean up).
+/// Prune entries of perfguard worktrees whose directory is gone, temporary
+/// parent and all (left by a process that was killed before it could clean
+/// up). A worktree whose parent is still there belongs to a live check that
+/// may have renamed it away for a moment (the load probes' builds do).
 fn prune_stale(repo: &git2::Repository) {
     let Ok(names) = repo.worktrees() else {
         return;
@@ -236,7 +238,8 @@ fn prune_stale(repo: &git2::Repository) {
             continue;
         };
         let ours = worktree.path().to_string_lossy().contains(DIR_PREFIX);
-        if ours && !worktree.path().exists() {
+        let gone = |path: &Path| !path.exists();
+        if ours && gone(worktree.path()) && worktree.path().parent().is_none_or(gone) {
             prune(repo, name);
         }
     }

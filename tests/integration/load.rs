@@ -122,18 +122,20 @@ fn a_slower_head_regresses_and_an_unchanged_one_passes() {
         return;
     }
     let _lock = timing_lock();
-    // Every build and every start writes down the folder it ran in.
+    // Every build and every start writes down the folder it ran in; a build
+    // leaves its delay.txt in its target directory, and a start whose target
+    // directory is not its folder's does not come up.
     let logs = tempfile::tempdir().unwrap();
     let (builds, starts) = (logs.path().join("builds"), logs.path().join("starts"));
-    let config = CONFIG
-        .replace(
-            "command = \"python3 load_app.py {port}\"",
-            &format!(
-                "build = \"pwd >> {}\"\ncommand = \"sh -c 'pwd >> {}; exec python3 load_app.py {{port}}'\"",
-                builds.display(),
-                starts.display()
-            ),
-        );
+    let config = CONFIG.replace(
+        "command = \"python3 load_app.py {port}\"",
+        &format!(
+            "build = 'mkdir -p \"$CARGO_TARGET_DIR\" && cp delay.txt \"$CARGO_TARGET_DIR/\" && pwd >> {}'\n\
+             command = \"sh -c 'pwd >> {}; cmp -s delay.txt $CARGO_TARGET_DIR/delay.txt && exec python3 load_app.py {{port}}'\"",
+            builds.display(),
+            starts.display()
+        ),
+    );
     let repo = LoadRepo::new(&config);
     let lines = |path: &std::path::Path| -> Vec<String> {
         let lines = std::fs::read_to_string(path)

@@ -42,6 +42,8 @@ pub(super) struct LoadBuilds {
     parked_targets: [PathBuf; 2],
     /// Where each side's folder waits while the other runs.
     parked_folders: [PathBuf; 2],
+    /// Each side's copy of the worktree's own git files ([`GIT_FILES`]).
+    git_files: [PathBuf; 2],
     /// Whose build is in place.
     in_place: Which,
     /// The head's source is the base's: one build serves both.
@@ -60,14 +62,22 @@ impl LoadBuilds {
         progress: &Progress,
     ) -> Result<LoadBuilds, Error> {
         let app = loaded.config.app.as_ref().ok_or(ProbeError::NoApp)?;
-        let checkout = checkout::in_worktree(&git.repo, loaded, base, Role::LoadBuild)?;
-        let target = checkout
-            .env
-            .iter()
-            .find(|(key, _)| key == "CARGO_TARGET_DIR")
-            .map(|(_, dir)| PathBuf::from(dir))
-            .expect("a checkout names its target directory");
+        // Decided before anything is created (a lock file, a target folder)
+        // that could itself look like an uncommitted change.
+        let dirty = git.head_repo.revision()?.dirty;
+        let one_build =
+            !dirty && git.repo.tree_of(base)? == git.head_repo.tree_of(git.head_commit)?;
+        let target = checkout::target_dir(loaded).join(checkout::LOAD_TARGET_SUBDIR);
+        // Taken before the worktree exists: another check's worktree pruning
+        // must not find this one's folder missing between two renames.
         let lock = lock_target(&target, progress)?;
+        let checkout = checkout::in_worktree(&git.repo, loaded, base, Role::LoadBuild)?;
+        debug_assert!(
+            checkout
+                .env
+                .iter()
+                .any(|(key, dir)| key == "CARGO_TARGET_DIR" && Path::new(dir) == target)
+        );
         let parked_targets = [suffixed(&target, "-base"), suffixed(&target, "-head")];
         recover(&target, &parked_targets)?;
         let root = checkout.root().to_path_buf();
@@ -82,30 +92,30 @@ impl LoadBuilds {
             target,
             parked_targets,
             parked_folders: [parent.join("base"), parent.join("head")],
+            git_files: [parent.join("git-base"), parent.join("git-head")],
             in_place: Which::Base,
-            one_build: false,
+            one_build,
             _lock: lock,
         };
         builds.unpark_target(Which::Base)?;
         builds.build(app, Which::Base, progress)?;
-
-        let dirty = git.head_repo.revision()?.dirty;
-        if !dirty && git.repo.tree_of(base)? == git.head_repo.tree_of(git.head_commit)? {
+        if one_build {
             progress.status(&format!(
                 "the head's tree is the {}'s: one build of the application serves both sides",
                 builds.labels[0]
             ));
-            builds.one_build = true;
             return Ok(builds);
         }
         builds.park_target(Which::Base)?;
-        copy_folder(&root, &builds.parked_folders[Which::Base as usize])?;
+        copy_preserving(&root, &builds.parked_folders[Which::Base as usize])?;
+        builds.save_git_files(Which::Base)?;
         builds
             .checkout
             .switch_to(git.head_commit, dirty.then_some(&git.head_repo))?;
         builds.in_place = Which::Head;
         builds.unpark_target(Which::Head)?;
         builds.build(app, Which::Head, progress)?;
+        builds.save_git_files(Which::Head)?;
         Ok(builds)
     }
 
@@ -120,6 +130,47 @@ impl LoadBuilds {
             self.labels[which as usize]
         ));
         crate::probe::app::build(app, &self.checkout.project_dir, &self.checkout.env)
+    }
+
+    /// The worktree's own git files (`.git/worktrees/<name>`), which `git
+    /// checkout` rewrote for the head: build scripts that watch them (version
+    /// stamps) would see the head's while the base runs, and rebuild it.
+    fn admin_dir(&self) -> Option<PathBuf> {
+        let root = self.checkout.root();
+        let text = std::fs::read_to_string(root.join(".git")).ok()?;
+        let dir = PathBuf::from(text.strip_prefix("gitdir:")?.trim());
+        Some(if dir.is_absolute() {
+            dir
+        } else {
+            root.join(dir)
+        })
+    }
+
+    fn save_git_files(&self, which: Which) -> Result<(), ProbeError> {
+        let Some(admin) = self.admin_dir() else {
+            return Ok(());
+        };
+        let saved = &self.git_files[which as usize];
+        std::fs::create_dir_all(saved).map_err(io_error(format!("create {}", saved.display())))?;
+        for name in GIT_FILES {
+            if admin.join(name).exists() {
+                copy_preserving(&admin.join(name), &saved.join(name))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn restore_git_files(&self, which: Which) -> Result<(), ProbeError> {
+        let Some(admin) = self.admin_dir() else {
+            return Ok(());
+        };
+        let saved = &self.git_files[which as usize];
+        for name in GIT_FILES {
+            if saved.join(name).exists() {
+                copy_preserving(&saved.join(name), &admin.join(name))?;
+            }
+        }
+        Ok(())
     }
 
     /// Move `which`'s target directory into place, if it has one yet.
@@ -150,6 +201,7 @@ impl Builds for LoadBuilds {
             self.park_target(leaving)?;
             self.unpark_target(which)?;
             self.in_place = which;
+            self.restore_git_files(which)?;
         }
         Ok(Side {
             label: self.labels[which as usize].clone(),
@@ -174,6 +226,9 @@ impl Drop for LoadBuilds {
     }
 }
 
+/// The worktree's git files a side keeps its own copy of.
+const GIT_FILES: [&str; 2] = ["HEAD", "index"];
+
 /// `path` with `suffix` added to its last component.
 fn suffixed(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
@@ -194,17 +249,20 @@ fn rename(from: &Path, to: &Path) -> Result<(), ProbeError> {
 }
 
 /// Wait for any other check of this project that is using the load folder.
+/// The lock file lies in the temporary directory, named after the target
+/// directory, so it never shows in the project as an uncommitted file.
 fn lock_target(target: &Path, progress: &Progress) -> Result<File, ProbeError> {
-    let parent = target.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(io_error(format!("create {}", parent.display())))?;
-    let path = suffixed(target, ".lock");
+    let path = std::env::temp_dir().join(format!(
+        "perfguard-load-{:016x}.lock",
+        fnv1a(target.as_os_str().as_encoded_bytes())
+    ));
     let file = File::create(&path).map_err(io_error(format!("create {}", path.display())))?;
     let locked = match file.try_lock() {
         Ok(()) => Ok(()),
         Err(std::fs::TryLockError::WouldBlock) => {
             progress.status(&format!(
                 "waiting for another perfguard check of this project to finish its load probes ({} is locked)",
-                path.display()
+                target.display()
             ));
             file.lock()
         }
@@ -212,6 +270,13 @@ fn lock_target(target: &Path, progress: &Progress) -> Result<File, ProbeError> {
     };
     locked.map_err(io_error(format!("lock {}", path.display())))?;
     Ok(file)
+}
+
+/// FNV-1a, 64 bits: a name that stays the same from one run to the next.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// A target directory left in place by a check that was killed holds one
@@ -229,8 +294,8 @@ fn recover(target: &Path, parked: &[PathBuf; 2]) -> Result<(), ProbeError> {
     }
 }
 
-/// Copy a folder with its files' times, modes and links (`cp -a`).
-fn copy_folder(from: &Path, to: &Path) -> Result<(), ProbeError> {
+/// Copy a file or folder with its files' times, modes and links (`cp -a`).
+fn copy_preserving(from: &Path, to: &Path) -> Result<(), ProbeError> {
     let output = Command::new("cp")
         .arg("-a")
         .arg(from)
@@ -321,7 +386,7 @@ mod tests {
             .unwrap();
         std::os::unix::fs::symlink("src/main.rs", from.join("link")).unwrap();
         let to = dir.path().join("to");
-        copy_folder(&from, &to).unwrap();
+        copy_preserving(&from, &to).unwrap();
         let copied = to.join("src/main.rs");
         assert_eq!(std::fs::read_to_string(&copied).unwrap(), "main.rs");
         assert_eq!(copied.metadata().unwrap().modified().unwrap(), old);
@@ -329,7 +394,8 @@ mod tests {
             std::fs::read_link(to.join("link")).unwrap(),
             Path::new("src/main.rs")
         );
-        let error = copy_folder(&dir.path().join("missing"), &dir.path().join("x")).unwrap_err();
+        let error =
+            copy_preserving(&dir.path().join("missing"), &dir.path().join("x")).unwrap_err();
         assert!(error.to_string().contains("missing"), "{error}");
     }
 }

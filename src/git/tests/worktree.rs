@@ -171,3 +171,24 @@ fn stale_worktree_entries_of_killed_runs_are_pruned_on_the_next_create() {
     drop(fresh);
     assert_eq!(registered_worktrees(&fixture), Vec::<String>::new());
 }
+
+#[test]
+fn a_live_worktree_moved_aside_for_a_moment_is_not_pruned() {
+    let (fixture, old) = busy_repository();
+    let repo = Repository::discover(fixture.path()).unwrap();
+    let worktree = TempWorktree::create(&repo, old).unwrap();
+    // A live check swaps folders: the worktree is away, its parent is not.
+    let aside = worktree.path().with_file_name("aside");
+    std::fs::rename(worktree.path(), &aside).unwrap();
+
+    let other = TempWorktree::create(&repo, old).unwrap();
+    assert_eq!(
+        registered_worktrees(&fixture).len(),
+        2,
+        "the moved worktree keeps its entry"
+    );
+    std::fs::rename(&aside, worktree.path()).unwrap();
+    drop(other);
+    drop(worktree);
+    assert_eq!(registered_worktrees(&fixture), Vec::<String>::new());
+}
