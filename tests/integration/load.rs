@@ -62,6 +62,16 @@ impl LoadRepo {
         );
     }
 
+    /// The commit `name` names.
+    fn rev(&self, name: &str) -> String {
+        let output = Command::new("git")
+            .current_dir(self.project.path())
+            .args(["rev-parse", name])
+            .output()
+            .unwrap();
+        text(&output.stdout).trim().to_owned()
+    }
+
     fn commit(&self, message: &str) {
         self.git(&["add", "--all"]);
         self.git(&["commit", "--quiet", "-m", message]);
@@ -122,18 +132,24 @@ fn a_slower_head_regresses_and_an_unchanged_one_passes() {
         return;
     }
     let _lock = timing_lock();
-    // Every build and every start writes down the folder it ran in; a build
-    // leaves its delay.txt in its target directory, and a start whose target
+    // Every build and every start writes down the folder it ran in, and
+    // every start the commit git says is checked out there; a build leaves
+    // its delay.txt in its target directory, and a start whose target
     // directory is not its folder's does not come up.
     let logs = tempfile::tempdir().unwrap();
-    let (builds, starts) = (logs.path().join("builds"), logs.path().join("starts"));
+    let (builds, starts, revs) = (
+        logs.path().join("builds"),
+        logs.path().join("starts"),
+        logs.path().join("revs"),
+    );
     let config = CONFIG.replace(
         "command = \"python3 load_app.py {port}\"",
         &format!(
             "build = 'mkdir -p \"$CARGO_TARGET_DIR\" && cp delay.txt \"$CARGO_TARGET_DIR/\" && pwd >> {}'\n\
-             command = \"sh -c 'pwd >> {}; cmp -s delay.txt $CARGO_TARGET_DIR/delay.txt && exec python3 load_app.py {{port}}'\"",
+             command = \"sh -c 'pwd >> {}; git rev-parse HEAD >> {}; cmp -s delay.txt $CARGO_TARGET_DIR/delay.txt && exec python3 load_app.py {{port}}'\"",
             builds.display(),
-            starts.display()
+            starts.display(),
+            revs.display()
         ),
     );
     let repo = LoadRepo::new(&config);
@@ -152,6 +168,7 @@ fn a_slower_head_regresses_and_an_unchanged_one_passes() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_eq!(lines(&builds).len(), 1, "one build for an unchanged tree");
     assert!(lines(&starts).len() >= 6, "3 rounds, 2 starts each");
+    lines(&revs);
 
     repo.branch("docs", "README.md", "The load app, documented.\n");
     let (output, json) = repo.check(&[]);
@@ -175,6 +192,23 @@ fn a_slower_head_regresses_and_an_unchanged_one_passes() {
         started_in.iter().all(|dir| *dir == built_in[0]),
         "{started_in:?} vs {built_in:?}"
     );
+    // Each start saw its own side's commit (the worktree's HEAD goes with
+    // its folder), in the rounds' order: base, head, then head, base, ...
+    let (base, head) = (repo.rev("main"), repo.rev("docs"));
+    let seen = lines(&revs);
+    assert_eq!(seen.len(), started_in.len(), "{seen:?}");
+    for (start, rev) in seen.iter().enumerate() {
+        let base_first = (start / 2) % 2 == 0;
+        let expected = if (start % 2 == 0) == base_first {
+            &base
+        } else {
+            &head
+        };
+        assert_eq!(
+            rev, expected,
+            "start {start} of {seen:?} (base {base}, head {head})"
+        );
+    }
     let entry = load_entry(&json);
     assert_ne!(entry["verdict"], "regressed", "{entry}");
     let load = &entry["load"];
