@@ -57,6 +57,8 @@ pub(crate) struct Checkout {
     pub project_dir: PathBuf,
     /// Environment for the bench commands (the target directory).
     pub env: Vec<(String, String)>,
+    /// The cargo target directory `env` names.
+    pub target_dir: PathBuf,
     pub commit: Oid,
     worktree: TempWorktree,
 }
@@ -152,6 +154,7 @@ pub(crate) fn in_worktree(
     Ok(Checkout {
         project_dir: worktree.path().join(relative),
         env: vec![("CARGO_TARGET_DIR".to_string(), target.display().to_string())],
+        target_dir: target,
         commit,
         worktree,
     })

@@ -16,8 +16,9 @@
 //!
 //! The target directory is `<target>/perfguard-load`; between checks each
 //! side's lives next to it (`perfguard-load-base`, `perfguard-load-head`), so
-//! both stay warm from one check to the next. A lock file keeps two checks of
-//! one project from swapping them at the same time.
+//! both stay warm from one check to the next. A lock file in the repository's
+//! git folder keeps two checks of one project from swapping them at the same
+//! time.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -42,7 +43,12 @@ pub(super) struct LoadBuilds {
     parked_targets: [PathBuf; 2],
     /// Where each side's folder waits while the other runs.
     parked_folders: [PathBuf; 2],
-    /// Each side's copy of the worktree's own git files ([`GIT_FILES`]).
+    /// The worktree's own git folder (`.git/worktrees/<name>`), whose
+    /// [`GIT_FILES`] `git checkout` rewrote for the head: build scripts that
+    /// watch them (version stamps) would see the head's while the base runs,
+    /// and rebuild it.
+    git_admin: Option<PathBuf>,
+    /// Each side's copy of the worktree's own git files.
     git_files: [PathBuf; 2],
     /// Whose build is in place.
     in_place: Which,
@@ -62,25 +68,20 @@ impl LoadBuilds {
         progress: &Progress,
     ) -> Result<LoadBuilds, Error> {
         let app = loaded.config.app.as_ref().ok_or(ProbeError::NoApp)?;
-        // Decided before anything is created (a lock file, a target folder)
-        // that could itself look like an uncommitted change.
+        // Decided before anything is created that could itself look like an
+        // uncommitted change.
         let dirty = git.head_repo.revision()?.dirty;
         let one_build =
             !dirty && git.repo.tree_of(base)? == git.head_repo.tree_of(git.head_commit)?;
-        let target = checkout::target_dir(loaded).join(checkout::LOAD_TARGET_SUBDIR);
-        // Taken before the worktree exists: another check's worktree pruning
-        // must not find this one's folder missing between two renames.
-        let lock = lock_target(&target, progress)?;
+        let lock = lock_repository(&git.repo, progress)?;
         let checkout = checkout::in_worktree(&git.repo, loaded, base, Role::LoadBuild)?;
-        debug_assert!(
-            checkout
-                .env
-                .iter()
-                .any(|(key, dir)| key == "CARGO_TARGET_DIR" && Path::new(dir) == target)
-        );
+        let target = checkout.target_dir.clone();
         let parked_targets = [suffixed(&target, "-base"), suffixed(&target, "-head")];
         recover(&target, &parked_targets)?;
         let root = checkout.root().to_path_buf();
+        let git_admin = git2::Repository::open(&root)
+            .ok()
+            .map(|worktree| worktree.path().to_path_buf());
         let parent = root
             .parent()
             .expect("a worktree lies in a temporary folder")
@@ -92,6 +93,7 @@ impl LoadBuilds {
             target,
             parked_targets,
             parked_folders: [parent.join("base"), parent.join("head")],
+            git_admin,
             git_files: [parent.join("git-base"), parent.join("git-head")],
             in_place: Which::Base,
             one_build,
@@ -108,14 +110,14 @@ impl LoadBuilds {
         }
         builds.park_target(Which::Base)?;
         copy_preserving(&root, &builds.parked_folders[Which::Base as usize])?;
-        builds.save_git_files(Which::Base)?;
+        builds.copy_git_files(Which::Base, GitFiles::Save)?;
         builds
             .checkout
             .switch_to(git.head_commit, dirty.then_some(&git.head_repo))?;
         builds.in_place = Which::Head;
         builds.unpark_target(Which::Head)?;
         builds.build(app, Which::Head, progress)?;
-        builds.save_git_files(Which::Head)?;
+        builds.copy_git_files(Which::Head, GitFiles::Save)?;
         Ok(builds)
     }
 
@@ -132,42 +134,20 @@ impl LoadBuilds {
         crate::probe::app::build(app, &self.checkout.project_dir, &self.checkout.env)
     }
 
-    /// The worktree's own git files (`.git/worktrees/<name>`), which `git
-    /// checkout` rewrote for the head: build scripts that watch them (version
-    /// stamps) would see the head's while the base runs, and rebuild it.
-    fn admin_dir(&self) -> Option<PathBuf> {
-        let root = self.checkout.root();
-        let text = std::fs::read_to_string(root.join(".git")).ok()?;
-        let dir = PathBuf::from(text.strip_prefix("gitdir:")?.trim());
-        Some(if dir.is_absolute() {
-            dir
-        } else {
-            root.join(dir)
-        })
-    }
-
-    fn save_git_files(&self, which: Which) -> Result<(), ProbeError> {
-        let Some(admin) = self.admin_dir() else {
+    /// Save the worktree's git files as `which`'s, or put `which`'s back.
+    fn copy_git_files(&self, which: Which, copy: GitFiles) -> Result<(), ProbeError> {
+        let Some(admin) = &self.git_admin else {
             return Ok(());
         };
         let saved = &self.git_files[which as usize];
-        std::fs::create_dir_all(saved).map_err(io_error(format!("create {}", saved.display())))?;
-        for name in GIT_FILES {
-            if admin.join(name).exists() {
-                copy_preserving(&admin.join(name), &saved.join(name))?;
-            }
-        }
-        Ok(())
-    }
-
-    fn restore_git_files(&self, which: Which) -> Result<(), ProbeError> {
-        let Some(admin) = self.admin_dir() else {
-            return Ok(());
+        let (from, to) = match copy {
+            GitFiles::Save => (admin, saved),
+            GitFiles::Restore => (saved, admin),
         };
-        let saved = &self.git_files[which as usize];
+        std::fs::create_dir_all(to).map_err(io_error(format!("create {}", to.display())))?;
         for name in GIT_FILES {
-            if saved.join(name).exists() {
-                copy_preserving(&saved.join(name), &admin.join(name))?;
+            if from.join(name).exists() {
+                copy_preserving(&from.join(name), &to.join(name))?;
             }
         }
         Ok(())
@@ -201,7 +181,7 @@ impl Builds for LoadBuilds {
             self.park_target(leaving)?;
             self.unpark_target(which)?;
             self.in_place = which;
-            self.restore_git_files(which)?;
+            self.copy_git_files(which, GitFiles::Restore)?;
         }
         Ok(Side {
             label: self.labels[which as usize].clone(),
@@ -215,12 +195,7 @@ impl Drop for LoadBuilds {
     fn drop(&mut self) {
         // The folders go with the worktree's temporary directory; the target
         // directory waits for the next check.
-        let side = if self.one_build {
-            Which::Base
-        } else {
-            self.in_place
-        };
-        if let Err(error) = self.park_target(side) {
+        if let Err(error) = self.park_target(self.in_place) {
             eprintln!("perfguard: warning: {error}");
         }
     }
@@ -228,6 +203,13 @@ impl Drop for LoadBuilds {
 
 /// The worktree's git files a side keeps its own copy of.
 const GIT_FILES: [&str; 2] = ["HEAD", "index"];
+
+/// Which way [`LoadBuilds::copy_git_files`] copies.
+#[derive(Clone, Copy)]
+enum GitFiles {
+    Save,
+    Restore,
+}
 
 /// `path` with `suffix` added to its last component.
 fn suffixed(path: &Path, suffix: &str) -> PathBuf {
@@ -249,20 +231,18 @@ fn rename(from: &Path, to: &Path) -> Result<(), ProbeError> {
 }
 
 /// Wait for any other check of this project that is using the load folder.
-/// The lock file lies in the temporary directory, named after the target
-/// directory, so it never shows in the project as an uncommitted file.
-fn lock_target(target: &Path, progress: &Progress) -> Result<File, ProbeError> {
-    let path = std::env::temp_dir().join(format!(
-        "perfguard-load-{:016x}.lock",
-        fnv1a(target.as_os_str().as_encoded_bytes())
-    ));
+/// The lock file lies in the repository's git folder, so it never shows as
+/// an uncommitted file; it is taken before the worktree exists, so another
+/// check's worktree pruning never finds this one's folder away for a moment.
+fn lock_repository(repo: &crate::git::Repository, progress: &Progress) -> Result<File, ProbeError> {
+    let path = repo.git2().commondir().join("perfguard-load.lock");
     let file = File::create(&path).map_err(io_error(format!("create {}", path.display())))?;
     let locked = match file.try_lock() {
         Ok(()) => Ok(()),
         Err(std::fs::TryLockError::WouldBlock) => {
             progress.status(&format!(
                 "waiting for another perfguard check of this project to finish its load probes ({} is locked)",
-                target.display()
+                path.display()
             ));
             file.lock()
         }
@@ -270,13 +250,6 @@ fn lock_target(target: &Path, progress: &Progress) -> Result<File, ProbeError> {
     };
     locked.map_err(io_error(format!("lock {}", path.display())))?;
     Ok(file)
-}
-
-/// FNV-1a, 64 bits: a name that stays the same from one run to the next.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// A target directory left in place by a check that was killed holds one
@@ -338,8 +311,8 @@ mod tests {
             Path::new("/p/target/perfguard-load-base")
         );
         assert_eq!(
-            suffixed(target, ".lock"),
-            Path::new("/p/target/perfguard-load.lock")
+            suffixed(target, "-head"),
+            Path::new("/p/target/perfguard-load-head")
         );
     }
 
