@@ -181,11 +181,14 @@ class Trials:
             return time.monotonic() - started
 
     def check(self, mode: str) -> tuple[int, float, dict | None, str]:
-        command = [str(self.perfguard), "check", "--format", "json"]
+        # reference: the same paired check by another perfguard binary
+        # (--reference), an earlier build, side by side in the same window.
+        binary = self.args.reference if mode == "reference" else self.perfguard
+        command = [str(binary), "check", "--format", "json"]
         kept = self.work / "kept"
         shutil.rmtree(kept, ignore_errors=True)
         env = dict(self.env, PERFGUARD_KEEP_CRITERION_HOME=str(kept))
-        if mode in ("paired", "aligned"):
+        if mode in ("paired", "aligned", "reference"):
             command.append("--paired")
         command += shlex.split(self.args.check_args)
         if mode == "suite":
@@ -383,6 +386,8 @@ def main() -> int:
                         help="comma-separated slowdowns in percent, 0 for A/A (default: %(default)s)")
     parser.add_argument("--baseline-runs", type=int, default=3, help="runs recorded in the baseline")
     parser.add_argument("--perfguard", help="the perfguard binary (default: cargo build --bin perfguard)")
+    parser.add_argument("--reference", type=Path, metavar="BINARY",
+                        help="another perfguard binary for --modes reference (paired checks by it, side by side)")
     parser.add_argument("--fixture-target", help="cargo target dir for the fixture (default: <target>/quality-fixture)")
     parser.add_argument("--out", type=Path, default=ROOT / "scripts" / "quality" / "results.md")
     parser.add_argument("--records", type=Path, help="JSON lines of every check (default: next to --out)")
@@ -402,10 +407,14 @@ def main() -> int:
     modes = [m for m in args.modes.split(",") if m]
     if any(m not in table.MODES for m in modes):
         parser.error(f"--modes takes {', '.join(table.MODES)}")
+    if ("reference" in modes) != (args.reference is not None):
+        parser.error("--modes reference and --reference BINARY go together")
     effects = (0, 20) if args.smoke else tuple(int(e) for e in args.effects.split(",") if e.strip())
     trials_per_effect = 1 if args.smoke else args.trials
     records_path = args.records or args.out.with_suffix(".jsonl")
     args.samples = args.samples or records_path.with_suffix(".samples.jsonl.gz")
+    for path in (args.out, records_path, args.samples):
+        path.parent.mkdir(parents=True, exist_ok=True)
     args.samples.unlink(missing_ok=True)
     command = "python3 scripts/quality/harness.py " + " ".join(sys.argv[1:])
     started = datetime.datetime.now(datetime.timezone.utc)

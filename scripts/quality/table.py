@@ -19,7 +19,9 @@ from pathlib import Path
 # rounds (`cargo bench` run at each side from its own folder, the paired mode
 # before direct runs), for side-by-side figures. aligned: paired with every
 # build's functions and jump targets aligned to 64 bytes (RUSTFLAGS).
-MODES = ("stored", "paired", "suite", "aligned")
+# reference: paired, by another perfguard binary (--reference), for a
+# before/after comparison in one window.
+MODES = ("stored", "paired", "suite", "aligned", "reference")
 Z_95 = 1.959963984540054
 
 
@@ -79,7 +81,7 @@ def cells(records: list[dict]) -> list[dict]:
             judged = [e for e in comparisons if e["criterion"] is not None]
             suites = [r for r in mode_records if r["trial_effect_percent"] == effect]
             row = {
-                "extra_rounds": extra_rounds(mode_records, effect) if mode == "paired" else None,
+                "extra_rounds": extra_rounds(mode_records, effect) if mode in ("paired", "reference") else None,
                 "mode": mode,
                 "effect": effect,
                 "comparisons": len(comparisons),

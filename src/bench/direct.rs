@@ -5,11 +5,19 @@
 //! Paired rounds use short runs: a run is the unit of replication, so it only
 //! needs to be long enough for one stable location estimate. Criterion's own
 //! arguments set it: `--warm-up-time`, `--measurement-time` and
-//! `--sample-size`, fitted to the benchmark's own per-iteration time, which
-//! one probe run per benchmark finds first ([`ShortRun::probe`]): 0.1 s of
-//! warm-up, then 30 samples of linearly growing iteration counts in 0.3 s, or
-//! as long as a slow benchmark's 30 samples need, with fewer samples (down to
-//! criterion's 10) only beyond a second ([`ShortRun::fitted`]). Criterion 0.3
+//! `--sample-size`: 0.1 s of warm-up, then 30 samples in 0.3 s, with fewer
+//! samples (down to criterion's 10) only for a benchmark so slow that its
+//! samples would take more than a second ([`ShortRun::fitted`]). One probe
+//! run per benchmark finds its per-iteration time first ([`ShortRun::probe`]),
+//! and how criterion spreads iterations over samples for it ([`Sampling`]):
+//! linearly growing counts (`d, 2d, ... n·d`, at least `n(n+1)/2`
+//! iterations), or, where criterion's default `Auto` mode switches a slow
+//! benchmark to flat sampling, the same count in every sample (at least `n`).
+//! The measurement time is never stretched to fit the samples: criterion
+//! rounds the iterations per step *up*, so a target just above what the
+//! samples need doubles the run (a 2.2 ms benchmark ran 2.2 s instead of
+//! 1 s that way), while a target below it costs nothing: criterion runs at
+//! least one iteration per step anyway. Criterion 0.3
 //! takes whole seconds only, so its runs are 1 s and 1 s, unless one probe
 //! run with the benchmark's own times (many suites configure short ones)
 //! is shorter than that: then its runs keep those ([`ShortRun::own_times`],
@@ -177,34 +185,27 @@ impl ShortRun {
         }
     }
 
-    /// These settings fitted to a benchmark that takes `per_iteration_ns`:
-    /// criterion's linear sampling runs `d, 2d, ... n·d` iterations with
-    /// `d >= 1`, so `n` samples take at least `n(n+1)/2` iterations, which
-    /// for a benchmark of milliseconds is far beyond the target time. Such a
-    /// benchmark gets the measurement time its samples need, and fewer samples
-    /// (down to criterion's 10) only as far as it takes to keep a run within
-    /// [`LONGEST_RUN`]: fewer samples make a noisier run (its fastest sample
-    /// has fewer chances to land in a quiet stretch), which costs more
-    /// rounds than the shorter runs save.
-    pub fn fitted(&self, per_iteration_ns: f64) -> ShortRun {
+    /// These settings fitted to a benchmark that takes `per_iteration_ns`
+    /// and that criterion samples as `sampling` says: fewer samples (down to
+    /// criterion's 10) only as far as it takes to keep a run within
+    /// [`LONGEST_RUN`], since fewer samples make a noisier run (its fastest
+    /// sample has fewer chances to land in a quiet stretch), which costs more
+    /// rounds than the shorter runs save. The times stay: see the module's
+    /// documentation for why stretching the measurement time to fit the
+    /// samples doubles a run.
+    pub fn fitted(&self, per_iteration_ns: f64, sampling: Sampling) -> ShortRun {
         let per_iteration_ns = if per_iteration_ns.is_finite() {
             per_iteration_ns.max(0.0)
         } else {
             0.0
         };
-        let least = |n: u32| f64::from(n) * f64::from(n + 1) / 2.0 * per_iteration_ns;
+        let least = |n: u32| sampling.least_iterations(n) * per_iteration_ns;
         let longest_ns = LONGEST_RUN.as_secs_f64() * 1e9;
         let mut samples = self.samples.max(MIN_SAMPLES);
         while samples > MIN_SAMPLES && least(samples) > longest_ns {
             samples -= 1;
         }
-        let needed = Duration::from_secs_f64(least(samples) * 1.1 / 1e9);
-        ShortRun {
-            warm_up: self.warm_up,
-            measurement: self.measurement.max(needed),
-            samples,
-            own_times: self.own_times,
-        }
+        ShortRun { samples, ..*self }
     }
 
     /// Whether a time is not a whole number of seconds.
@@ -244,6 +245,38 @@ impl ShortRun {
             "--noplot".into(),
         ]);
         arguments
+    }
+}
+
+/// How criterion spread a benchmark's iterations over its samples, read
+/// off the probe run's iteration counts ([`Runnable::fit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sampling {
+    /// `d, 2d, ... n·d` iterations: criterion before 0.3.3, a group set to
+    /// `SamplingMode::Linear`, or a benchmark quick enough for it.
+    Linear,
+    /// The same count in every sample: what criterion's default
+    /// `SamplingMode::Auto` picks when linear sampling would overrun.
+    Flat,
+}
+
+impl Sampling {
+    /// Flat when every sample ran the same number of iterations.
+    pub fn of(iterations: &[f64]) -> Sampling {
+        if iterations.len() >= 2 && iterations.windows(2).all(|pair| pair[0] == pair[1]) {
+            Sampling::Flat
+        } else {
+            Sampling::Linear
+        }
+    }
+
+    /// The fewest iterations `samples` samples take.
+    fn least_iterations(self, samples: u32) -> f64 {
+        let n = f64::from(samples);
+        match self {
+            Sampling::Linear => n * (n + 1.0) / 2.0,
+            Sampling::Flat => n,
+        }
     }
 }
 
@@ -330,19 +363,20 @@ impl Runnable {
     }
 
     /// `settings` fitted to benchmark `id` by one probe run: its
-    /// per-iteration time for [`ShortRun::fitted`], or, for criterion 0.3
+    /// per-iteration time and [`Sampling`] for [`ShortRun::fitted`], or, for criterion 0.3
     /// (whole seconds only, found by the probe), its own times when a run of
     /// them is shorter than [`WHOLE_SECOND_RUN`].
     pub fn fit(&self, id: &str, settings: &ShortRun) -> Result<ShortRun, BenchError> {
         if !self.whole_seconds.get() {
-            let (mut probe, _) = self.run(id, &ShortRun::probe(), 0)?;
+            let (mut probe, _, iterations) =
+                self.run_with_iterations(id, &ShortRun::probe(), 0, &[], true)?;
             if !self.whole_seconds.get() {
                 let per_iteration = if probe.per_iteration_ns.is_empty() {
                     0.0
                 } else {
                     crate::stats::median_in_place(&mut probe.per_iteration_ns)
                 };
-                return Ok(settings.fitted(per_iteration));
+                return Ok(settings.fitted(per_iteration, Sampling::of(&iterations)));
             }
         }
         let (_, took) = self.run(id, &ShortRun::probe().own_times(), 0)?;
@@ -362,7 +396,7 @@ impl Runnable {
         settings: &ShortRun,
         pad: usize,
     ) -> Result<(BenchRun, Duration), BenchError> {
-        self.run_wrapped(id, settings, pad, &[])
+        self.run_with_iterations(id, settings, pad, &[], false)
             .map(|(run, took, _)| (run, took))
     }
 
@@ -375,7 +409,20 @@ impl Runnable {
         pad: usize,
         wrapper: &[String],
     ) -> Result<(BenchRun, Duration, Vec<f64>), BenchError> {
-        let run_with = |arguments| self.run_with(id, arguments, pad, wrapper);
+        self.run_with_iterations(id, settings, pad, wrapper, true)
+    }
+
+    /// [`Runnable::run_wrapped`], reading the iteration counts only when
+    /// `iterations` asks for them (empty otherwise).
+    fn run_with_iterations(
+        &self,
+        id: &str,
+        settings: &ShortRun,
+        pad: usize,
+        wrapper: &[String],
+        iterations: bool,
+    ) -> Result<(BenchRun, Duration, Vec<f64>), BenchError> {
+        let run_with = |arguments| self.run_with(id, arguments, pad, wrapper, iterations);
         if self.whole_seconds.get() {
             return run_with(settings.whole_second_arguments());
         }
@@ -403,6 +450,7 @@ impl Runnable {
         mut extra: Vec<String>,
         pad: usize,
         wrapper: &[String],
+        with_iterations: bool,
     ) -> Result<(BenchRun, Duration, Vec<f64>), BenchError> {
         let home = tempfile::Builder::new()
             .prefix("perfguard-criterion-")
@@ -439,7 +487,7 @@ impl Runnable {
             source,
         };
         let mut runs = super::reader::read_criterion_home(home.path()).map_err(read_error)?;
-        let iterations = if wrapper.is_empty() {
+        let iterations = if !with_iterations {
             Vec::new()
         } else {
             super::reader::read_iterations(home.path())
@@ -602,25 +650,35 @@ mod tests {
     #[test]
     fn runs_fit_the_benchmark_per_iteration_time() {
         let target = ShortRun::default();
-        // 100 ns: 465 iterations fit many times over; nothing changes.
-        assert_eq!(target.fitted(100.0), target);
-        // 1 ms: 30 samples need 465 ms, within a second.
-        let slow = target.fitted(1e6);
-        assert_eq!(slow.samples, 30);
-        assert!(
-            (slow.measurement.as_secs_f64() - 0.5115).abs() < 1e-6,
-            "{slow:?}"
-        );
-        // 5 ms: 19 samples (190 iterations) fit in a second, 20 do not.
-        let slower = target.fitted(5e6);
-        assert_eq!(slower.samples, 19);
-        assert!(
-            (slower.measurement.as_secs_f64() - 1.045).abs() < 1e-6,
-            "{slower:?}"
-        );
-        // 100 ms: criterion's fewest samples, however long they take.
-        assert_eq!(target.fitted(1e8).samples, 10);
-        assert_eq!(target.fitted(f64::NAN), target);
-        assert_eq!(target.fitted(f64::INFINITY), target);
+        for sampling in [Sampling::Linear, Sampling::Flat] {
+            // 100 ns and 1 ms: 30 samples fit within a second; nothing changes.
+            assert_eq!(target.fitted(100.0, sampling), target);
+            assert_eq!(target.fitted(1e6, sampling), target);
+            assert_eq!(target.fitted(f64::NAN, sampling), target);
+            assert_eq!(target.fitted(f64::INFINITY, sampling), target);
+            // 1 s: criterion's fewest samples, however long they take.
+            assert_eq!(target.fitted(1e9, sampling).samples, 10);
+        }
+        // Linear: 19 samples (190 iterations) of 5 ms fit in a second, 20 do not.
+        let linear = target.fitted(5e6, Sampling::Linear);
+        assert_eq!(linear.samples, 19);
+        // Flat: 30 samples of 5 ms fit; 33 ms is the most 30 can take.
+        assert_eq!(target.fitted(5e6, Sampling::Flat), target);
+        assert_eq!(target.fitted(33e6, Sampling::Flat).samples, 30);
+        assert_eq!(target.fitted(40e6, Sampling::Flat).samples, 25);
+        // The times are never stretched: criterion rounds iterations per
+        // step up, so a target just above the samples' need doubles a run.
+        for fitted in [linear, target.fitted(40e6, Sampling::Flat)] {
+            assert_eq!(fitted.measurement, target.measurement);
+            assert_eq!(fitted.warm_up, target.warm_up);
+        }
+    }
+
+    #[test]
+    fn sampling_is_read_off_the_iteration_counts() {
+        assert_eq!(Sampling::of(&[3.0, 3.0, 3.0]), Sampling::Flat);
+        assert_eq!(Sampling::of(&[2.0, 4.0, 6.0]), Sampling::Linear);
+        assert_eq!(Sampling::of(&[1.0]), Sampling::Linear);
+        assert_eq!(Sampling::of(&[]), Sampling::Linear);
     }
 }

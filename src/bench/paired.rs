@@ -4,7 +4,10 @@
 //! ratio. What the rounds mean is decided in [`crate::compare::paired`].
 //!
 //! Both sides are built first (`cargo bench --no-run`, or one warm-up run for
-//! other commands), then every round runs each suite once per side, base and
+//! other commands), at one path: the caller's `enter` puts a side's folder in
+//! place before it builds or runs (`commands::check::one_folder`), so that
+//! identical sources give identical programs. Then every round runs each
+//! suite once per side, base and
 //! head back to back. The side that goes first alternates from round to round
 //! (A B, B A, A B, ...), so a steady drift or a first-run advantage does not
 //! favour one side. The benchmarks the first rounds leave unsettled are
@@ -18,6 +21,7 @@ use std::time::{Duration, Instant};
 use super::BenchError;
 use super::direct::{Runnable, ShortRun};
 use crate::config::BenchSuite;
+use crate::load::Which;
 use crate::progress::Progress;
 use crate::results::PairedRuns;
 
@@ -109,6 +113,8 @@ pub enum PairedError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot put the {side}'s folder in place: {message}")]
+    Place { side: String, message: String },
     #[error("measuring the {side} ({commit}): {source}")]
     Measure {
         side: String,
@@ -245,15 +251,21 @@ pub(super) fn build_error_tail(output: &str) -> String {
     shown.join("\n")
 }
 
-/// Build both sides, run every suite alternately for `rounds.first` rounds,
-/// then the unsettled benchmarks (see [`Rounds`]) up to `rounds.max`. With
-/// `only`, just those benchmarks of each suite (by suite name) are measured,
-/// as when confirming stored-mode regressions.
+/// What puts a side's folder in place before it builds or runs, when both
+/// sides share one folder (`commands::check::one_folder`); an error says why
+/// it could not.
+pub type Enter<'e> = &'e mut dyn FnMut(Which) -> Result<(), String>;
+
+/// Build both sides (`sides`: the base's, the head's), each after `enter`
+/// has put it in place, run every suite alternately for `rounds.first`
+/// rounds, then the unsettled benchmarks (see [`Rounds`]) up to
+/// `rounds.max`. With `only`, just those benchmarks of each suite (by suite
+/// name) are measured, as when confirming stored-mode regressions.
 pub fn measure(
     suites: &[BenchSuite],
     only: Option<&BTreeMap<String, Vec<String>>>,
-    base: &Side,
-    head: &Side,
+    sides: [&Side; 2],
+    enter: Enter<'_>,
     rounds: Rounds,
     unsettled: impl Fn(&PairedRuns) -> BTreeMap<String, Vec<String>>,
     progress: &Progress,
@@ -265,15 +277,18 @@ pub fn measure(
             .filter_map(|s| only.get(&s.name).map(|ids| filtered_suite(s, ids)))
             .collect(),
     };
-    for suite in &first {
-        build(suite, base, progress)?;
-        build(suite, head, progress)?;
+    for which in [Which::Base, Which::Head] {
+        let side = sides[which as usize];
+        put_in_place(enter, which, side)?;
+        for suite in &first {
+            build(suite, side, progress)?;
+        }
     }
     let mut paired = PairedRuns::default();
     run_rounds(
         &first,
-        base,
-        head,
+        sides,
+        enter,
         0..rounds.first,
         rounds.max,
         &mut paired,
@@ -300,8 +315,8 @@ pub fn measure(
         .collect();
     run_rounds(
         &again,
-        base,
-        head,
+        sides,
+        enter,
         rounds.first..rounds.max,
         rounds.max,
         &mut paired,
@@ -310,12 +325,21 @@ pub fn measure(
     Ok(paired)
 }
 
+fn put_in_place(enter: Enter<'_>, which: Which, side: &Side) -> Result<(), Box<PairedError>> {
+    enter(which).map_err(|message| {
+        Box::new(PairedError::Place {
+            side: side.label.clone(),
+            message,
+        })
+    })
+}
+
 /// Run `suites` at both sides for the rounds `numbers` of `total`, appending
 /// them to `paired`. The side that goes first alternates with the round number.
 fn run_rounds(
     suites: &[BenchSuite],
-    base: &Side,
-    head: &Side,
+    sides: [&Side; 2],
+    enter: Enter<'_>,
     numbers: std::ops::Range<u32>,
     total: u32,
     paired: &mut PairedRuns,
@@ -325,9 +349,14 @@ fn run_rounds(
         let mut base_runs = BTreeMap::new();
         let mut head_runs = BTreeMap::new();
         for suite in suites {
-            let base_first = round % 2 == 0;
-            for is_base in [base_first, !base_first] {
-                let side = if is_base { base } else { head };
+            let order = if round % 2 == 0 {
+                [Which::Base, Which::Head]
+            } else {
+                [Which::Head, Which::Base]
+            };
+            for which in order {
+                let side = sides[which as usize];
+                put_in_place(enter, which, side)?;
                 progress.status(&format!(
                     "paired round {} of up to {total}: [{}] at {}",
                     round + 1,
@@ -344,11 +373,10 @@ fn run_rounds(
                     })?;
                 for (id, run) in runs {
                     paired.suites.insert(id.clone(), suite.name.clone());
-                    if is_base {
-                        base_runs.insert(id, run);
-                    } else {
-                        head_runs.insert(id, run);
-                    }
+                    match which {
+                        Which::Base => base_runs.insert(id, run),
+                        Which::Head => head_runs.insert(id, run),
+                    };
                 }
             }
         }

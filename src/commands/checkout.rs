@@ -10,7 +10,8 @@
 //! build would run the other checkout's binary. Each temporary checkout
 //! therefore builds into its own sub-folder of the project's target directory,
 //! `perfguard-base` (the merge-base), `perfguard-rev` (`--rev`),
-//! `perfguard-paired` (both sides of paired timing) or `perfguard-load` (both
+//! `perfguard-paired` (both sides of paired timing), `perfguard-suite` (both
+//! sides of suites paired timing runs whole) or `perfguard-load` (both
 //! builds of the app for the load probes), never into the one the working tree
 //! uses. They are stable across runs, so registry
 //! dependencies compile once per machine (or CI cache), and a new worktree's
@@ -35,8 +36,13 @@ pub(crate) const PAIRED_TARGET_SUBDIR: &str = "perfguard-paired";
 
 /// Sub-folder of the target directory the load probes build both sides of
 /// the app in, one after the other, from one folder (see
-/// `commands::check::load_builds`).
+/// `commands::check::one_folder`).
 pub(crate) const LOAD_TARGET_SUBDIR: &str = "perfguard-load";
+
+/// Sub-folder of the target directory paired timing builds both sides of a
+/// suite it runs whole in, one after the other, from one folder (see
+/// `commands::check::one_folder`).
+pub(crate) const SUITE_TARGET_SUBDIR: &str = "perfguard-suite";
 
 /// What a checkout is for: which target directory it builds into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +55,22 @@ pub(crate) enum Role {
     PairedBuild,
     /// The one folder both builds of the app are made and run in, for the load probes.
     LoadBuild,
+    /// The one folder both sides of a suite paired timing runs whole are
+    /// built and run in.
+    SuiteBuild,
+}
+
+impl Role {
+    /// The sub-folder of the project's target directory this role builds into.
+    pub(crate) fn target_subdir(self) -> &'static str {
+        match self {
+            Role::Base => BASE_TARGET_SUBDIR,
+            Role::Rev => REV_TARGET_SUBDIR,
+            Role::PairedBuild => PAIRED_TARGET_SUBDIR,
+            Role::LoadBuild => LOAD_TARGET_SUBDIR,
+            Role::SuiteBuild => SUITE_TARGET_SUBDIR,
+        }
+    }
 }
 
 /// A commit checked out in a temporary worktree, removed when dropped.
@@ -145,12 +167,7 @@ pub(crate) fn in_worktree(
     let relative = project_relative(repo, loaded)?;
     let target = target_dir(loaded);
     let worktree = TempWorktree::create(repo, commit)?;
-    let target = match role {
-        Role::Base => target.join(BASE_TARGET_SUBDIR),
-        Role::Rev => target.join(REV_TARGET_SUBDIR),
-        Role::PairedBuild => target.join(PAIRED_TARGET_SUBDIR),
-        Role::LoadBuild => target.join(LOAD_TARGET_SUBDIR),
-    };
+    let target = target.join(role.target_subdir());
     Ok(Checkout {
         project_dir: worktree.path().join(relative),
         env: vec![("CARGO_TARGET_DIR".to_string(), target.display().to_string())],

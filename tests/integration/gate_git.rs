@@ -811,6 +811,69 @@ fn paired_runs_measure_an_unsettled_benchmark_again_and_only_it() {
     );
 }
 
+/// Paired timing of a suite it cannot take apart (not a plain `cargo
+/// bench`) runs both sides whole, from one folder that is not the user's,
+/// each side with its own files in place, in the rounds' A B, B A order.
+#[test]
+fn a_suite_run_whole_runs_both_sides_from_one_folder_with_its_own_files() {
+    let repo = Repo::replaying_with(
+        "[gate]\nbase_ref = \"main\"\n\n[[bench]]\nname = \"work\"\ncommand = \"sh logged-bench.sh\"\n",
+    );
+    repo.project.write(
+        "logged-bench.sh",
+        "echo \"$(pwd -P) $(cat side.txt) ${CARGO_TARGET_DIR:-none}\" >> \"$PERFGUARD_TEST_LOG\"\n\
+         exec sh fake-bench.sh \"$@\"\n",
+    );
+    repo.project.write("side.txt", "base\n");
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let run = |args: &[&str]| -> Output {
+        repo.perfguard()
+            .env("PERFGUARD_TEST_LOG", log.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert_code(&run(&["baseline", "record", "-q"]), 0);
+    repo.commit("Record the baselines");
+    repo.git(&["checkout", "--quiet", "-b", "head"]);
+    repo.project.write("side.txt", "head\n");
+    repo.commit("Head side");
+    std::fs::write(log.path(), "").unwrap();
+
+    let output = run(&["check", "--paired", "--rounds", "2", "--format", "json"]);
+    assert_code(&output, 0);
+    let logged = std::fs::read_to_string(log.path()).unwrap();
+    let runs: Vec<Vec<&str>> = logged
+        .lines()
+        .map(|line| line.split(' ').collect())
+        .collect();
+    assert!(
+        runs.len() >= 6 && runs.iter().all(|r| r.len() == 3),
+        "{logged}"
+    );
+    let folder = runs[0][0];
+    let repository = repo.path().canonicalize().unwrap();
+    assert_ne!(
+        Path::new(folder),
+        repository,
+        "not the user's folder: {logged}"
+    );
+    assert!(
+        runs.iter().all(|r| r[0] == folder && r[2] == runs[0][2]),
+        "every run in one folder, with one target directory: {logged}"
+    );
+    assert!(runs[0][2].ends_with("perfguard-suite"), "{logged}");
+    let sides: Vec<&str> = runs.iter().map(|r| r[1]).collect();
+    // A warm-up run per side, then round 1 (A B) and round 2 (B A).
+    assert_eq!(
+        sides[..6],
+        ["base", "head", "base", "head", "head", "base"],
+        "{logged}"
+    );
+    assert_eq!(repo.project.read("side.txt"), "head\n");
+    assert_eq!(repo.git(&["status", "--porcelain"]), "");
+}
+
 /// Copy the captured criterion tree to `to` with every sample twice as slow.
 fn slowed_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

@@ -4,7 +4,7 @@
 //! and then runs it step by step ([`run`]); every verdict rule it applies
 //! lives in [`crate::compare`].
 
-mod load_builds;
+mod one_folder;
 mod plan;
 mod run;
 

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::BaselinesFrom;
+use super::one_folder::OneFolder;
 use super::plan::{GitPlan, Plan, TimingMode, describe_machine};
 use crate::bench::build::{CargoBench, build_executables, same_contents};
 use crate::bench::direct::{CriterionArgs, Runnable, ShortRun};
@@ -19,6 +20,7 @@ use crate::compare::paired::Sequential;
 use crate::comparison::Comparison;
 use crate::comparison::Entry;
 use crate::git::{Oid, short_id};
+use crate::load::Which;
 use crate::results::{Machine, Measure, Results};
 
 /// Run the plan and return the comparison to report.
@@ -264,14 +266,35 @@ fn settle_timings(
             settled.entries
         }
         None => {
-            let base_checkout = checkout::in_worktree(&git.repo, &plan.loaded, commit, Role::Base)?;
-            let base = side(&base_checkout, label);
-            let head = head_side(plan, git);
+            // Both sides from one folder, each built in place before its
+            // first run (see `one_folder`).
+            let mut folder = OneFolder::make(
+                git,
+                &plan.loaded,
+                commit,
+                [label.to_string(), plan.head_description.clone()],
+                Role::SuiteBuild,
+                None,
+                &plan.progress,
+            )?;
+            let dir = folder.project_dir().to_path_buf();
+            let env = folder.env().to_vec();
+            let base = Side {
+                label: label.to_string(),
+                commit: short_id(&commit.to_string()).to_string(),
+                dir: &dir,
+                env: &env,
+            };
+            let head = Side {
+                dir: &dir,
+                env: &env,
+                ..head_side(plan, git)
+            };
             let runs = paired::measure(
                 &plan.suites,
                 only,
-                &base,
-                &head,
+                [&base, &head],
+                &mut |which| folder.enter_side(which).map_err(|e| e.to_string()),
                 rounds_from(paired::DEFAULT_ROUNDS),
                 |runs| compare::paired::unsettled(runs, &compare_options),
                 &plan.progress,
@@ -313,11 +336,31 @@ fn settle_loads(
     ) else {
         return Err(loads_without_a_base(loads.len()));
     };
-    let mut builds = super::load_builds::LoadBuilds::make(
+    let app = plan
+        .loaded
+        .config
+        .app
+        .as_ref()
+        .ok_or(crate::probe::ProbeError::NoApp)?;
+    let labels = [label.clone(), plan.head_description.clone()];
+    let build_app = |checkout: &Checkout, which: Which| -> Result<(), Error> {
+        plan.progress.status(&format!(
+            "building the application at the {}",
+            labels[which as usize]
+        ));
+        Ok(crate::probe::app::build(
+            app,
+            &checkout.project_dir,
+            &checkout.env,
+        )?)
+    };
+    let mut builds = OneFolder::make(
         git,
         &plan.loaded,
         commit,
-        [label.clone(), plan.head_description.clone()],
+        labels.clone(),
+        Role::LoadBuild,
+        Some(&build_app),
         &plan.progress,
     )?;
     let compare_options = compare_options(&plan.loaded);

@@ -1,24 +1,27 @@
-//! The app's two builds for the load probes, made and run in one folder.
+//! Both sides of a paired comparison built and run from one folder: the
+//! load probes' two builds of the app, and suites that paired timing runs
+//! whole (commands it cannot take apart as `cargo bench`).
 //!
-//! A load probe compares the base's build of the app with the head's. Built
-//! in two folders (a worktree of the merge-base, the user's checkout), even
-//! identical sources give two different programs: absolute paths end up in
-//! them (debug info, panic locations, build scripts' `OUT_DIR`) and the code
-//! moves with them, by enough to shift an endpoint's latency by several
-//! percent for the whole check (the A/A checks in docs/load.md). So both are
-//! built at one path, into one target directory: the base in a temporary
-//! worktree, whose folder is then copied aside; the worktree is switched to
-//! the head (its commit plus the working tree's uncommitted changes) and built
-//! again. Before each start, the folder and the target directory of the side
-//! to run are renamed into place: a rename keeps every file's time, so
-//! `cargo run` finds its build fresh and runs it as it was built. A head whose
-//! source is the base's runs the one build for both sides.
+//! Built in two folders (a worktree of the merge-base, the user's checkout),
+//! even identical sources give two different programs: absolute paths end up
+//! in them (debug info, panic locations, build scripts' `OUT_DIR`, crate
+//! metadata hashes) and the code moves with them, by enough to shift an
+//! endpoint's latency by several percent for the whole check (the A/A checks
+//! in docs/load.md) and alignment-sensitive benchmarks by 10-17% (httparse,
+//! docs/verdict-quality.md). So both are built at one path, into one target
+//! directory: the base in a temporary worktree, whose folder is then copied
+//! aside; the worktree is switched to the head (its commit plus the working
+//! tree's uncommitted changes) and built again. Before each start, the folder
+//! and the target directory of the side to run are renamed into place: a
+//! rename keeps every file's time, so cargo finds its build fresh and runs it
+//! as it was built. A head whose source is the base's runs the one build for
+//! both sides.
 //!
-//! The target directory is `<target>/perfguard-load`; between checks each
-//! side's lives next to it (`perfguard-load-base`, `perfguard-load-head`), so
-//! both stay warm from one check to the next. A lock file in the repository's
-//! git folder keeps two checks of one project from swapping them at the same
-//! time.
+//! The target directory is `<target>/perfguard-load` (load probes) or
+//! `<target>/perfguard-suite` (whole suites); between checks each side's
+//! lives next to it (`-base`, `-head`), so both stay warm from one check to
+//! the next. A lock file in the repository's git folder keeps two checks of
+//! one project from swapping them at the same time.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -33,8 +36,8 @@ use crate::load::{Builds, Side, Which};
 use crate::probe::ProbeError;
 use crate::progress::Progress;
 
-/// The two builds, one of them in place at a time.
-pub(super) struct LoadBuilds {
+/// The two sides' folders and builds, one of them in place at a time.
+pub(super) struct OneFolder {
     checkout: Checkout,
     labels: [String; 2],
     /// The target directory both sides build into and run from.
@@ -50,31 +53,38 @@ pub(super) struct LoadBuilds {
     git_admin: Option<PathBuf>,
     /// Each side's copy of the worktree's own git files.
     git_files: [PathBuf; 2],
-    /// Whose build is in place.
+    /// Whose folder is in place.
     in_place: Which,
-    /// The head's source is the base's: one build serves both.
+    /// The head's source is the base's: one folder serves both.
     one_build: bool,
     _lock: File,
 }
 
-impl LoadBuilds {
-    /// Build the base's app, then the head's, in one folder (see the module
-    /// documentation); `labels` are the base's and the head's descriptions.
+/// What builds a side in place: `None` leaves the building to the caller
+/// (after [`OneFolder::enter_side`]).
+pub(super) type Build<'b> = Option<&'b dyn Fn(&Checkout, Which) -> Result<(), Error>>;
+
+impl OneFolder {
+    /// Check the base out for `role` (`Role::LoadBuild` or
+    /// `Role::SuiteBuild`), build it with `build`, then the head, in one
+    /// folder (see the module documentation); `labels` are the base's and
+    /// the head's descriptions.
     pub(super) fn make(
         git: &GitPlan,
         loaded: &LoadedConfig,
         base: Oid,
         labels: [String; 2],
+        role: Role,
+        build: Build<'_>,
         progress: &Progress,
-    ) -> Result<LoadBuilds, Error> {
-        let app = loaded.config.app.as_ref().ok_or(ProbeError::NoApp)?;
+    ) -> Result<OneFolder, Error> {
         // Decided before anything is created that could itself look like an
         // uncommitted change.
         let dirty = git.head_repo.revision()?.dirty;
         let one_build =
             !dirty && git.repo.tree_of(base)? == git.head_repo.tree_of(git.head_commit)?;
-        let lock = lock_repository(&git.repo, progress)?;
-        let checkout = checkout::in_worktree(&git.repo, loaded, base, Role::LoadBuild)?;
+        let lock = lock_repository(&git.repo, role, progress)?;
+        let checkout = checkout::in_worktree(&git.repo, loaded, base, role)?;
         let target = checkout.target_dir.clone();
         let parked_targets = [suffixed(&target, "-base"), suffixed(&target, "-head")];
         recover(&target, &parked_targets)?;
@@ -87,7 +97,7 @@ impl LoadBuilds {
             .expect("a worktree lies in a temporary folder")
             .to_path_buf();
         // From here on, Drop parks whatever target directory is in place.
-        let mut builds = LoadBuilds {
+        let mut folder = OneFolder {
             checkout,
             labels,
             target,
@@ -99,39 +109,55 @@ impl LoadBuilds {
             one_build,
             _lock: lock,
         };
-        builds.unpark_target(Which::Base)?;
-        builds.build(app, Which::Base, progress)?;
+        folder.unpark_target(Which::Base)?;
+        if let Some(build) = build {
+            build(&folder.checkout, Which::Base)?;
+        }
         if one_build {
             progress.status(&format!(
-                "the head's tree is the {}'s: one build of the application serves both sides",
-                builds.labels[0]
+                "the head's tree is the {}'s: one build serves both sides",
+                folder.labels[0]
             ));
-            return Ok(builds);
+            return Ok(folder);
         }
-        builds.park_target(Which::Base)?;
-        copy_preserving(&root, &builds.parked_folders[Which::Base as usize])?;
-        builds.copy_git_files(Which::Base, GitFiles::Save)?;
-        builds
+        folder.park_target(Which::Base)?;
+        copy_preserving(&root, &folder.parked_folders[Which::Base as usize])?;
+        folder.copy_git_files(Which::Base, GitFiles::Save)?;
+        folder
             .checkout
             .switch_to(git.head_commit, dirty.then_some(&git.head_repo))?;
-        builds.in_place = Which::Head;
-        builds.unpark_target(Which::Head)?;
-        builds.build(app, Which::Head, progress)?;
-        builds.copy_git_files(Which::Head, GitFiles::Save)?;
-        Ok(builds)
+        folder.in_place = Which::Head;
+        folder.unpark_target(Which::Head)?;
+        if let Some(build) = build {
+            build(&folder.checkout, Which::Head)?;
+        }
+        folder.copy_git_files(Which::Head, GitFiles::Save)?;
+        Ok(folder)
     }
 
-    fn build(
-        &self,
-        app: &crate::config::App,
-        which: Which,
-        progress: &Progress,
-    ) -> Result<(), ProbeError> {
-        progress.status(&format!(
-            "building the application at the {}",
-            self.labels[which as usize]
-        ));
-        crate::probe::app::build(app, &self.checkout.project_dir, &self.checkout.env)
+    /// The folder of perfguard.toml in the one checkout, where both sides run.
+    pub(super) fn project_dir(&self) -> &Path {
+        &self.checkout.project_dir
+    }
+
+    /// The environment both sides run with (the target directory).
+    pub(super) fn env(&self) -> &[(String, String)] {
+        &self.checkout.env
+    }
+
+    /// Put `which`'s folder, target directory and git files in place.
+    pub(super) fn enter_side(&mut self, which: Which) -> Result<(), ProbeError> {
+        if !self.one_build && self.in_place != which {
+            let root = self.checkout.root().to_path_buf();
+            let leaving = self.in_place;
+            rename(&root, &self.parked_folders[leaving as usize])?;
+            rename(&self.parked_folders[which as usize], &root)?;
+            self.park_target(leaving)?;
+            self.unpark_target(which)?;
+            self.in_place = which;
+            self.copy_git_files(which, GitFiles::Restore)?;
+        }
+        Ok(())
     }
 
     /// Save the worktree's git files as `which`'s, or put `which`'s back.
@@ -171,18 +197,9 @@ impl LoadBuilds {
     }
 }
 
-impl Builds for LoadBuilds {
+impl Builds for OneFolder {
     fn enter(&mut self, which: Which) -> Result<Side<'_>, ProbeError> {
-        if !self.one_build && self.in_place != which {
-            let root = self.checkout.root().to_path_buf();
-            let leaving = self.in_place;
-            rename(&root, &self.parked_folders[leaving as usize])?;
-            rename(&self.parked_folders[which as usize], &root)?;
-            self.park_target(leaving)?;
-            self.unpark_target(which)?;
-            self.in_place = which;
-            self.copy_git_files(which, GitFiles::Restore)?;
-        }
+        self.enter_side(which)?;
         Ok(Side {
             label: self.labels[which as usize].clone(),
             dir: &self.checkout.project_dir,
@@ -191,7 +208,7 @@ impl Builds for LoadBuilds {
     }
 }
 
-impl Drop for LoadBuilds {
+impl Drop for OneFolder {
     fn drop(&mut self) {
         // The folders go with the worktree's temporary directory; the target
         // directory waits for the next check.
@@ -204,7 +221,7 @@ impl Drop for LoadBuilds {
 /// The worktree's git files a side keeps its own copy of.
 const GIT_FILES: [&str; 2] = ["HEAD", "index"];
 
-/// Which way [`LoadBuilds::copy_git_files`] copies.
+/// Which way [`OneFolder::copy_git_files`] copies.
 #[derive(Clone, Copy)]
 enum GitFiles {
     Save,
@@ -224,24 +241,31 @@ fn io_error(what: String) -> impl FnOnce(std::io::Error) -> ProbeError {
 
 fn rename(from: &Path, to: &Path) -> Result<(), ProbeError> {
     std::fs::rename(from, to).map_err(io_error(format!(
-        "move {} to {} (the load probes run each build from one folder)",
+        "move {} to {} (perfguard runs both sides from one folder)",
         from.display(),
         to.display()
     )))
 }
 
-/// Wait for any other check of this project that is using the load folder.
+/// Wait for any other check of this project that is using `role`'s folder.
 /// The lock file lies in the repository's git folder, so it never shows as
 /// an uncommitted file; it is taken before the worktree exists, so another
 /// check's worktree pruning never finds this one's folder away for a moment.
-fn lock_repository(repo: &crate::git::Repository, progress: &Progress) -> Result<File, ProbeError> {
-    let path = repo.git2().commondir().join("perfguard-load.lock");
+fn lock_repository(
+    repo: &crate::git::Repository,
+    role: Role,
+    progress: &Progress,
+) -> Result<File, ProbeError> {
+    let path = repo
+        .git2()
+        .commondir()
+        .join(format!("{}.lock", role.target_subdir()));
     let file = File::create(&path).map_err(io_error(format!("create {}", path.display())))?;
     let locked = match file.try_lock() {
         Ok(()) => Ok(()),
         Err(std::fs::TryLockError::WouldBlock) => {
             progress.status(&format!(
-                "waiting for another perfguard check of this project to finish its load probes ({} is locked)",
+                "waiting for another perfguard check of this project to finish with its folder ({} is locked)",
                 path.display()
             ));
             file.lock()
