@@ -253,8 +253,14 @@ def kept_runs(kept: Path, repo: Path) -> list[dict]:
     perfguard kept (PERFGUARD_KEEP_CRITERION_HOME): side and per-iteration ns."""
     runs = []
     for home in sorted(kept.iterdir()) if kept.exists() else []:
-        working_dir = Path((home / "working_dir.txt").read_text().strip())
-        side = "head" if working_dir.resolve() == repo.resolve() else "base"
+        # A whole suite's sides share one folder and say which they are;
+        # direct runs are told apart by folder (the head's is the repository).
+        side_file = home / "side.txt"
+        if side_file.exists():
+            side = side_file.read_text().strip()
+        else:
+            working_dir = Path((home / "working_dir.txt").read_text().strip())
+            side = "head" if working_dir.resolve() == repo.resolve() else "base"
         samples = {}
         for sample_file in sorted(home.glob("*/new/sample.json")):
             sample = json.loads(sample_file.read_text())

@@ -147,6 +147,14 @@ const MIN_SAMPLES: u32 = 10;
 
 /// The measurement time a fitted run stays within when it can
 /// ([`ShortRun::fitted`]).
+///
+/// The probe's sampling stands for the run's: under criterion's `Auto`, the
+/// probe (10 samples in 1 ms) turns flat above about 36 µs per iteration,
+/// a default run (30 samples in 0.3 s) only above about 1.29 ms, so between
+/// the two the probe says flat and the run samples linearly. No samples are
+/// cut there either way: a linear `Auto` run takes at most twice its 0.3 s,
+/// within this second. Longer default runs would need criterion's rule
+/// recomputed for the run itself.
 const LONGEST_RUN: Duration = Duration::from_secs(1);
 
 impl Default for ShortRun {
@@ -556,7 +564,7 @@ fn keep_home(home: tempfile::TempDir, suite: &str, dir: &Path) {
     let Some(keep_in) = std::env::var_os(super::KEEP_CRITERION_HOME_ENV) else {
         return;
     };
-    if let Ok(kept) = super::kept_home(Path::new(&keep_in), suite, dir) {
+    if let Ok(kept) = super::kept_home(Path::new(&keep_in), suite, dir, None) {
         let from = home.keep();
         let _ = copy_tree(&from, kept.path());
         let _ = std::fs::remove_dir_all(&from);

@@ -79,12 +79,19 @@ pub enum BenchError {
 
 /// When set to a folder, every suite run's criterion output is kept there (in a
 /// sub-folder named `<unix ns>-<suite>-*`, holding `working_dir.txt` with the
-/// folder the suite ran in) instead of being deleted: scripts/quality/harness.py
-/// reads every round of a paired run from it. Not part of the user interface.
+/// folder the suite ran in, and, for a paired run of a whole suite, whose
+/// sides share one folder, `side.txt` with `base` or `head`) instead of being
+/// deleted: scripts/quality/harness.py reads every round of a paired run from
+/// it. Not part of the user interface.
 pub const KEEP_CRITERION_HOME_ENV: &str = "PERFGUARD_KEEP_CRITERION_HOME";
 
 /// A criterion home inside `dir` whose name sorts in run order.
-fn kept_home(dir: &Path, suite: &str, working_dir: &Path) -> Result<tempfile::TempDir, BenchError> {
+fn kept_home(
+    dir: &Path,
+    suite: &str,
+    working_dir: &Path,
+    side: Option<crate::load::Which>,
+) -> Result<tempfile::TempDir, BenchError> {
     let since_epoch_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -98,6 +105,13 @@ fn kept_home(dir: &Path, suite: &str, working_dir: &Path) -> Result<tempfile::Te
         working_dir.display().to_string(),
     )
     .map_err(BenchError::TempDir)?;
+    if let Some(side) = side {
+        let side = match side {
+            crate::load::Which::Base => "base",
+            crate::load::Which::Head => "head",
+        };
+        std::fs::write(home.path().join("side.txt"), side).map_err(BenchError::TempDir)?;
+    }
     Ok(home)
 }
 
@@ -133,6 +147,18 @@ pub fn run_suite(
     extra_env: &[(String, String)],
     progress: &Progress,
 ) -> Result<BTreeMap<String, BenchRun>, BenchError> {
+    run_suite_at(suite, working_dir, extra_env, None, progress)
+}
+
+/// [`run_suite`] as one side of a paired run (which the kept criterion
+/// output of [`KEEP_CRITERION_HOME_ENV`] records).
+pub fn run_suite_at(
+    suite: &BenchSuite,
+    working_dir: &Path,
+    extra_env: &[(String, String)],
+    side: Option<crate::load::Which>,
+    progress: &Progress,
+) -> Result<BTreeMap<String, BenchRun>, BenchError> {
     let words = shell_words::split(&suite.command)
         .ok()
         .filter(|w| !w.is_empty())
@@ -142,7 +168,7 @@ pub fn run_suite(
         })?;
     let keep_in = std::env::var_os(KEEP_CRITERION_HOME_ENV).map(std::path::PathBuf::from);
     let criterion_home = match &keep_in {
-        Some(dir) => kept_home(dir, &suite.name, working_dir)?,
+        Some(dir) => kept_home(dir, &suite.name, working_dir, side)?,
         None => tempfile::Builder::new()
             .prefix("perfguard-criterion-")
             .tempdir()

@@ -163,20 +163,27 @@ pub fn filtered_suite(suite: &BenchSuite, ids: &[String]) -> BenchSuite {
 
 /// Build a suite on one side without measuring: `cargo bench --no-run` for
 /// cargo commands, one discarded warm-up run otherwise.
-fn build(suite: &BenchSuite, side: &Side, progress: &Progress) -> Result<(), Box<PairedError>> {
+fn build(
+    suite: &BenchSuite,
+    side: &Side,
+    which: Which,
+    progress: &Progress,
+) -> Result<(), Box<PairedError>> {
     let words = shell_words::split(&suite.command).unwrap_or_default();
     if !(is_cargo(&words) && words.iter().any(|w| w == "bench")) {
         progress.status(&format!(
             "warm-up run of [{}] at {}",
             suite.name, side.label
         ));
-        super::run_suite(suite, side.dir, side.env, progress).map_err(|source| {
-            Box::new(PairedError::Measure {
-                side: side.label.clone(),
-                commit: side.commit.clone(),
-                source,
-            })
-        })?;
+        super::run_suite_at(suite, side.dir, side.env, Some(which), progress).map_err(
+            |source| {
+                Box::new(PairedError::Measure {
+                    side: side.label.clone(),
+                    commit: side.commit.clone(),
+                    source,
+                })
+            },
+        )?;
         return Ok(());
     }
     let mut build_words = words.clone();
@@ -281,7 +288,7 @@ pub fn measure(
         let side = sides[which as usize];
         put_in_place(enter, which, side)?;
         for suite in &first {
-            build(suite, side, progress)?;
+            build(suite, side, which, progress)?;
         }
     }
     let mut paired = PairedRuns::default();
@@ -363,13 +370,11 @@ fn run_rounds(
                     suite.name,
                     side.label
                 ));
-                let runs =
-                    super::run_suite(suite, side.dir, side.env, progress).map_err(|source| {
-                        PairedError::Measure {
-                            side: side.label.clone(),
-                            commit: side.commit.clone(),
-                            source,
-                        }
+                let runs = super::run_suite_at(suite, side.dir, side.env, Some(which), progress)
+                    .map_err(|source| PairedError::Measure {
+                        side: side.label.clone(),
+                        commit: side.commit.clone(),
+                        source,
                     })?;
                 for (id, run) in runs {
                     paired.suites.insert(id.clone(), suite.name.clone());

@@ -9,7 +9,8 @@
 //! each other, and worse, a checkout whose sources are older than the last
 //! build would run the other checkout's binary. Each temporary checkout
 //! therefore builds into its own sub-folder of the project's target directory,
-//! `perfguard-base` (the merge-base), `perfguard-rev` (`--rev`),
+//! `perfguard-base` (the merge-base's files, which direct paired runs run the
+//! base's executables among: nothing builds there now), `perfguard-rev` (`--rev`),
 //! `perfguard-paired` (both sides of paired timing), `perfguard-suite` (both
 //! sides of suites paired timing runs whole) or `perfguard-load` (both
 //! builds of the app for the load probes), never into the one the working tree
@@ -26,7 +27,7 @@ use super::{Error, MeasureOptions};
 use crate::config::LoadedConfig;
 use crate::git::{GitError, Oid, Repository, TempWorktree};
 
-/// Sub-folder of the target directory the merge-base builds into.
+/// Sub-folder of the target directory named for the merge-base's files (see [`Role::Base`]).
 pub(crate) const BASE_TARGET_SUBDIR: &str = "perfguard-base";
 /// Sub-folder of the target directory a `--rev` checkout builds into.
 pub(crate) const REV_TARGET_SUBDIR: &str = "perfguard-rev";
@@ -47,7 +48,8 @@ pub(crate) const SUITE_TARGET_SUBDIR: &str = "perfguard-suite";
 /// What a checkout is for: which target directory it builds into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Role {
-    /// The merge-base of a paired run or a confirmation.
+    /// The merge-base's files, for the base's executables of a direct
+    /// paired run to run among (built in [`Role::PairedBuild`]).
     Base,
     /// The revision given to `--rev`.
     Rev,
@@ -164,8 +166,18 @@ pub(crate) fn in_worktree(
     commit: Oid,
     role: Role,
 ) -> Result<Checkout, Error> {
+    in_worktree_building_in(repo, loaded, commit, role, target_dir(loaded))
+}
+
+/// [`in_worktree`], with the project's target directory `target` already known.
+pub(crate) fn in_worktree_building_in(
+    repo: &Repository,
+    loaded: &LoadedConfig,
+    commit: Oid,
+    role: Role,
+    target: PathBuf,
+) -> Result<Checkout, Error> {
     let relative = project_relative(repo, loaded)?;
-    let target = target_dir(loaded);
     let worktree = TempWorktree::create(repo, commit)?;
     let target = target.join(role.target_subdir());
     Ok(Checkout {

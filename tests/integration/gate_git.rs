@@ -813,15 +813,22 @@ fn paired_runs_measure_an_unsettled_benchmark_again_and_only_it() {
 
 /// Paired timing of a suite it cannot take apart (not a plain `cargo
 /// bench`) runs both sides whole, from one folder that is not the user's,
-/// each side with its own files in place, in the rounds' A B, B A order.
+/// each side with its own files (the head's uncommitted change included) and
+/// its own target directory in place, in the rounds' A B, B A order.
 #[test]
 fn a_suite_run_whole_runs_both_sides_from_one_folder_with_its_own_files() {
     let repo = Repo::replaying_with(
         "[gate]\nbase_ref = \"main\"\n\n[[bench]]\nname = \"work\"\ncommand = \"sh logged-bench.sh\"\n",
     );
+    // Each run logs its folder, the side its files say, its target
+    // directory, and which side's run first left a mark in that target
+    // directory (named for this test's log, so no other run's marks count).
     repo.project.write(
         "logged-bench.sh",
-        "echo \"$(pwd -P) $(cat side.txt) ${CARGO_TARGET_DIR:-none}\" >> \"$PERFGUARD_TEST_LOG\"\n\
+        "mark=\"$CARGO_TARGET_DIR/mark-$(basename \"$PERFGUARD_TEST_LOG\")\"\n\
+         if [ -f \"$mark\" ]; then built=$(cat \"$mark\"); \
+         else mkdir -p \"$CARGO_TARGET_DIR\"; cat side.txt > \"$mark\"; built=fresh; fi\n\
+         echo \"$(pwd -P) $(cat side.txt) $CARGO_TARGET_DIR $built\" >> \"$PERFGUARD_TEST_LOG\"\n\
          exec sh fake-bench.sh \"$@\"\n",
     );
     repo.project.write("side.txt", "base\n");
@@ -836,8 +843,10 @@ fn a_suite_run_whole_runs_both_sides_from_one_folder_with_its_own_files() {
     assert_code(&run(&["baseline", "record", "-q"]), 0);
     repo.commit("Record the baselines");
     repo.git(&["checkout", "--quiet", "-b", "head"]);
-    repo.project.write("side.txt", "head\n");
+    repo.project.write("NOTES.md", "Nothing that runs.\n");
     repo.commit("Head side");
+    // The head's side is an uncommitted change.
+    repo.project.write("side.txt", "head\n");
     std::fs::write(log.path(), "").unwrap();
 
     let output = run(&["check", "--paired", "--rounds", "2", "--format", "json"]);
@@ -848,7 +857,7 @@ fn a_suite_run_whole_runs_both_sides_from_one_folder_with_its_own_files() {
         .map(|line| line.split(' ').collect())
         .collect();
     assert!(
-        runs.len() >= 6 && runs.iter().all(|r| r.len() == 3),
+        runs.len() >= 6 && runs.iter().all(|r| r.len() == 4),
         "{logged}"
     );
     let folder = runs[0][0];
@@ -860,7 +869,7 @@ fn a_suite_run_whole_runs_both_sides_from_one_folder_with_its_own_files() {
     );
     assert!(
         runs.iter().all(|r| r[0] == folder && r[2] == runs[0][2]),
-        "every run in one folder, with one target directory: {logged}"
+        "every run in one folder, with one target directory path: {logged}"
     );
     assert!(runs[0][2].ends_with("perfguard-suite"), "{logged}");
     let sides: Vec<&str> = runs.iter().map(|r| r[1]).collect();
@@ -870,8 +879,12 @@ fn a_suite_run_whole_runs_both_sides_from_one_folder_with_its_own_files() {
         ["base", "head", "base", "head", "head", "base"],
         "{logged}"
     );
+    // Each side's first run finds a target directory of its own, and every
+    // later run finds the one its own side first ran with.
+    assert_eq!([runs[0][3], runs[1][3]], ["fresh", "fresh"], "{logged}");
+    assert!(runs[2..].iter().all(|r| r[3] == r[1]), "{logged}");
     assert_eq!(repo.project.read("side.txt"), "head\n");
-    assert_eq!(repo.git(&["status", "--porcelain"]), "");
+    assert_eq!(repo.git(&["status", "--porcelain"]), "M side.txt");
 }
 
 /// Copy the captured criterion tree to `to` with every sample twice as slow.

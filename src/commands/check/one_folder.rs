@@ -20,8 +20,9 @@
 //! The target directory is `<target>/perfguard-load` (load probes) or
 //! `<target>/perfguard-suite` (whole suites); between checks each side's
 //! lives next to it (`-base`, `-head`), so both stay warm from one check to
-//! the next. A lock file in the repository's git folder keeps two checks of
-//! one project from swapping them at the same time.
+//! the next. A lock file beside them (`<target>/perfguard-suite.lock`, ...)
+//! keeps two checks sharing a target directory from swapping them at the
+//! same time.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -83,8 +84,10 @@ impl OneFolder {
         let dirty = git.head_repo.revision()?.dirty;
         let one_build =
             !dirty && git.repo.tree_of(base)? == git.head_repo.tree_of(git.head_commit)?;
-        let lock = lock_repository(&git.repo, role, progress)?;
-        let checkout = checkout::in_worktree(&git.repo, loaded, base, role)?;
+        let target_root = checkout::target_dir(loaded);
+        let lock = lock_target(&target_root, role, progress)?;
+        let checkout =
+            checkout::in_worktree_building_in(&git.repo, loaded, base, role, target_root)?;
         let target = checkout.target_dir.clone();
         let parked_targets = [suffixed(&target, "-base"), suffixed(&target, "-head")];
         recover(&target, &parked_targets)?;
@@ -247,25 +250,25 @@ fn rename(from: &Path, to: &Path) -> Result<(), ProbeError> {
     )))
 }
 
-/// Wait for any other check of this project that is using `role`'s folder.
-/// The lock file lies in the repository's git folder, so it never shows as
-/// an uncommitted file; it is taken before the worktree exists, so another
-/// check's worktree pruning never finds this one's folder away for a moment.
-fn lock_repository(
-    repo: &crate::git::Repository,
-    role: Role,
-    progress: &Progress,
-) -> Result<File, ProbeError> {
-    let path = repo
-        .git2()
-        .commondir()
-        .join(format!("{}.lock", role.target_subdir()));
+/// Wait for any other check that is using `role`'s folder in the target
+/// directory `target_root`: any project building there, not only this
+/// repository (a `CARGO_TARGET_DIR` shared by several projects is common),
+/// since the swap renames `<target_root>/perfguard-suite` and the like. The
+/// lock file lies in the target directory, beside the folders it guards, so
+/// it is no more an uncommitted file than the builds are. It is taken before
+/// the worktree exists. (A worktree folder renamed aside for a moment is kept
+/// from other checks' pruning by `prune_stale`, which spares a worktree whose
+/// temporary parent still exists.)
+fn lock_target(target_root: &Path, role: Role, progress: &Progress) -> Result<File, ProbeError> {
+    std::fs::create_dir_all(target_root)
+        .map_err(io_error(format!("create {}", target_root.display())))?;
+    let path = target_root.join(format!("{}.lock", role.target_subdir()));
     let file = File::create(&path).map_err(io_error(format!("create {}", path.display())))?;
     let locked = match file.try_lock() {
         Ok(()) => Ok(()),
         Err(std::fs::TryLockError::WouldBlock) => {
             progress.status(&format!(
-                "waiting for another perfguard check of this project to finish with its folder ({} is locked)",
+                "waiting for another perfguard check using the same target directory to finish with its folder ({} is locked)",
                 path.display()
             ));
             file.lock()
