@@ -108,7 +108,10 @@ pub struct CriterionArgs {
 
 impl CriterionArgs {
     pub fn parse(words: &[String]) -> CriterionArgs {
-        let mut parsed = CriterionArgs::default();
+        let mut parsed = CriterionArgs {
+            filter: filter_position(words).map(|at| words[at].clone()),
+            ..CriterionArgs::default()
+        };
         let mut words = words.iter();
         while let Some(word) = words.next() {
             let name = word.split('=').next().unwrap_or(word);
@@ -120,12 +123,31 @@ impl CriterionArgs {
                     parsed.options.push(word.clone());
                     parsed.options.extend(value.cloned());
                 }
-            } else {
-                parsed.filter = Some(word.clone());
             }
         }
         parsed
     }
+}
+
+/// Where criterion's filter (its one positional argument; the last, if a
+/// command gives several) is among its arguments `words`: a word that is
+/// neither an option nor an option's value.
+pub fn filter_position(words: &[String]) -> Option<usize> {
+    let mut position = None;
+    let mut at = 0;
+    while at < words.len() {
+        let word = &words[at];
+        let name = word.split('=').next().unwrap_or(word);
+        if word.starts_with('-') {
+            if VALUED_OPTIONS.contains(&name) && !word.contains('=') {
+                at += 1;
+            }
+        } else {
+            position = Some(at);
+        }
+        at += 1;
+    }
+    position
 }
 
 /// How long one short run measures.

@@ -141,22 +141,38 @@ fn is_cargo(words: &[String]) -> bool {
 }
 
 /// `suite` restricted to the benchmarks `ids` through criterion's filter
-/// argument (a regex matched against the full id, anchored here).
+/// argument (a regex matched against the full id, anchored here). A command
+/// that already gives criterion a filter (after `--`) has it replaced:
+/// criterion takes one, and the ids were found under the old one, so the new
+/// one selects a part of what it selected.
 pub fn filtered_suite(suite: &BenchSuite, ids: &[String]) -> BenchSuite {
     let alternatives: Vec<String> = ids.iter().map(|id| regex_syntax::escape(id)).collect();
     let filter = format!("^(?:{})$", alternatives.join("|"));
-    let words = shell_words::split(&suite.command).unwrap_or_default();
-    let separator = if is_cargo(&words) && !words.iter().any(|w| w == "--") {
-        " --"
-    } else {
-        ""
+    let mut words = shell_words::split(&suite.command).unwrap_or_default();
+    let separator_at = words.iter().position(|w| w == "--");
+    let own_filter = separator_at.and_then(|at| {
+        super::direct::filter_position(&words[at + 1..]).map(|position| at + 1 + position)
+    });
+    let command = match own_filter {
+        Some(at) => {
+            words[at] = filter;
+            shell_words::join(&words)
+        }
+        None => {
+            let separator = if is_cargo(&words) && separator_at.is_none() {
+                " --"
+            } else {
+                ""
+            };
+            format!(
+                "{}{separator} {}",
+                suite.command,
+                shell_words::quote(&filter)
+            )
+        }
     };
     BenchSuite {
-        command: format!(
-            "{}{separator} {}",
-            suite.command,
-            shell_words::quote(&filter)
-        ),
+        command,
         ..suite.clone()
     }
 }
@@ -606,6 +622,16 @@ mod tests {
         );
         let direct = filtered_suite(&suite("./bench"), &ids[..1]);
         assert_eq!(direct.command, "./bench '^(?:checksum/large)$'");
+        // A filter of the command's own is replaced, not joined by a second
+        // one (criterion refuses two).
+        let own = filtered_suite(
+            &suite("env X=1 cargo bench --bench parse -- --sample-size 10 uri --noplot"),
+            &ids[..1],
+        );
+        assert_eq!(
+            own.command,
+            "env 'X=1' cargo bench --bench parse -- --sample-size 10 '^(?:checksum/large)$' --noplot"
+        );
     }
 
     #[test]
