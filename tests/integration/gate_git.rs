@@ -114,6 +114,14 @@ impl Repo {
         self.perfguard().args(args).output().unwrap()
     }
 
+    /// Record the baselines through `run` (perfguard with a test's own
+    /// environment), commit them on `main` and start the branch `head`.
+    fn record_and_branch(&self, run: impl Fn(&[&str]) -> Output) {
+        assert_code(&run(&["baseline", "record", "-q"]), 0);
+        self.commit("Record the baselines");
+        self.git(&["checkout", "--quiet", "-b", "head"]);
+    }
+
     fn record(&self) {
         let output = self.run(&["baseline", "record", "-q"]);
         assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
@@ -765,9 +773,7 @@ fn paired_runs_measure_an_unsettled_benchmark_again_and_only_it() {
             .output()
             .unwrap()
     };
-    assert_code(&run(&["baseline", "record", "-q"]), 0);
-    repo.commit("Record the baselines");
-    repo.git(&["checkout", "--quiet", "-b", "head"]);
+    repo.record_and_branch(run);
     repo.project.write("side.txt", "head\n");
     repo.commit("Head side");
 
@@ -840,9 +846,7 @@ fn a_suite_run_whole_runs_both_sides_from_one_folder_with_its_own_files() {
             .output()
             .unwrap()
     };
-    assert_code(&run(&["baseline", "record", "-q"]), 0);
-    repo.commit("Record the baselines");
-    repo.git(&["checkout", "--quiet", "-b", "head"]);
+    repo.record_and_branch(run);
     repo.project.write("NOTES.md", "Nothing that runs.\n");
     repo.commit("Head side");
     // The head's side is an uncommitted change.
