@@ -108,46 +108,64 @@ pub struct CriterionArgs {
 
 impl CriterionArgs {
     pub fn parse(words: &[String]) -> CriterionArgs {
-        let mut parsed = CriterionArgs {
-            filter: filter_position(words).map(|at| words[at].clone()),
-            ..CriterionArgs::default()
-        };
-        let mut words = words.iter();
-        while let Some(word) = words.next() {
-            let name = word.split('=').next().unwrap_or(word);
-            let takes_value = VALUED_OPTIONS.contains(&name) && !word.contains('=');
-            let own = OWN_OPTIONS.contains(&name);
-            if word.starts_with('-') {
-                let value = if takes_value { words.next() } else { None };
-                if !own {
-                    parsed.options.push(word.clone());
-                    parsed.options.extend(value.cloned());
+        let mut parsed = CriterionArgs::default();
+        for argument in arguments(words) {
+            match argument {
+                Argument::Option { word, value } => {
+                    let name = word.split('=').next().unwrap_or(word);
+                    if !OWN_OPTIONS.contains(&name) {
+                        parsed.options.push(word.clone());
+                        parsed.options.extend(value.cloned());
+                    }
                 }
+                Argument::Positional(at) => parsed.filter = Some(words[at].clone()),
             }
         }
         parsed
     }
 }
 
-/// Where criterion's filter (its one positional argument; the last, if a
-/// command gives several) is among its arguments `words`: a word that is
-/// neither an option nor an option's value.
-pub fn filter_position(words: &[String]) -> Option<usize> {
-    let mut position = None;
+/// One of criterion's command-line arguments.
+enum Argument<'a> {
+    /// An option, with its value when it takes one as the next word.
+    Option {
+        word: &'a String,
+        value: Option<&'a String>,
+    },
+    /// A word that is neither an option nor an option's value, at this index.
+    Positional(usize),
+}
+
+/// Criterion's arguments `words`, options told apart from positional words.
+fn arguments(words: &[String]) -> Vec<Argument<'_>> {
+    let mut found = Vec::new();
     let mut at = 0;
     while at < words.len() {
         let word = &words[at];
         let name = word.split('=').next().unwrap_or(word);
         if word.starts_with('-') {
-            if VALUED_OPTIONS.contains(&name) && !word.contains('=') {
-                at += 1;
-            }
+            let takes_value = VALUED_OPTIONS.contains(&name) && !word.contains('=');
+            let value = if takes_value { words.get(at + 1) } else { None };
+            at += usize::from(takes_value);
+            found.push(Argument::Option { word, value });
         } else {
-            position = Some(at);
+            found.push(Argument::Positional(at));
         }
         at += 1;
     }
-    position
+    found
+}
+
+/// Where criterion's filter (its one positional argument; the last, if a
+/// command gives several) is among its arguments `words`.
+pub fn filter_position(words: &[String]) -> Option<usize> {
+    arguments(words)
+        .into_iter()
+        .filter_map(|argument| match argument {
+            Argument::Positional(at) => Some(at),
+            Argument::Option { .. } => None,
+        })
+        .next_back()
 }
 
 /// How long one short run measures.
@@ -398,8 +416,7 @@ impl Runnable {
     /// them is shorter than [`WHOLE_SECOND_RUN`].
     pub fn fit(&self, id: &str, settings: &ShortRun) -> Result<ShortRun, BenchError> {
         if !self.whole_seconds.get() {
-            let (mut probe, _, iterations) =
-                self.run_with_iterations(id, &ShortRun::probe(), 0, &[], true)?;
+            let (mut probe, _, iterations) = self.run_wrapped(id, &ShortRun::probe(), 0, &[])?;
             if !self.whole_seconds.get() {
                 let per_iteration = if probe.per_iteration_ns.is_empty() {
                     0.0

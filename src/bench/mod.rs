@@ -106,11 +106,7 @@ fn kept_home(
     )
     .map_err(BenchError::TempDir)?;
     if let Some(side) = side {
-        let side = match side {
-            crate::load::Which::Base => "base",
-            crate::load::Which::Head => "head",
-        };
-        std::fs::write(home.path().join("side.txt"), side).map_err(BenchError::TempDir)?;
+        std::fs::write(home.path().join("side.txt"), side.name()).map_err(BenchError::TempDir)?;
     }
     Ok(home)
 }

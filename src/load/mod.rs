@@ -38,6 +38,16 @@ pub enum Which {
     Head = 1,
 }
 
+impl Which {
+    /// `base` or `head`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Which::Base => "base",
+            Which::Head => "head",
+        }
+    }
+}
+
 /// The app's two builds, made before the first round.
 pub trait Builds {
     /// Put `which`'s build in place to be started: where, with what environment.
